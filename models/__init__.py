@@ -1,0 +1,1 @@
+"""Inzage's domain: the data model and the rules over it."""

@@ -1,0 +1,1 @@
+"""Background jobs: e-mail and documents, run by arq or in-process."""

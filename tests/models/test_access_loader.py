@@ -1,0 +1,46 @@
+"""The access rules as loaded from the database."""
+
+from datetime import UTC, date, datetime
+
+from models.access import portal_view
+from models.entities import CARER, SELF
+from tests.factories import approve, link, make_person, make_school, make_student
+
+NOW = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
+
+
+async def test_carer_sees_only_what_both_guardians_approved(database):
+    school = await make_school()
+    kid = await make_student(school, birth_date=date(2014, 3, 1))
+    g1, g2, carer = [await make_person(school) for _ in range(3)]
+    await link(g1, kid)
+    await link(g2, kid)
+    await link(carer, kid, CARER)
+    await approve(g1, carer, kid, "absence")
+    await approve(g2, carer, kid, "absence")
+    await approve(g1, carer, kid, "results")
+
+    view = await portal_view(carer.id, kid.id, NOW)
+
+    assert view is not None
+    assert view.sections == ("absence",)
+
+
+async def test_unauthorised_relation_sees_nothing(database):
+    school = await make_school()
+    kid = await make_student(school)
+    g1 = await make_person(school)
+    await link(g1, kid, authorised=False)
+
+    assert await portal_view(g1.id, kid.id, NOW) is None
+
+
+async def test_student_over_16_sees_everything(database):
+    school = await make_school()
+    kid = await make_student(school, birth_date=date(2009, 1, 15))
+    me = await make_person(school)
+    await link(me, kid, SELF)
+
+    view = await portal_view(me.id, kid.id, NOW)
+
+    assert view.sections == tuple(school.sections_in_use())
