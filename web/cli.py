@@ -1,0 +1,126 @@
+"""The ``inzage`` command: run, import, check and seed the portal."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from models.db import close_database, open_database
+from models.settings import ConfigurationError, load_settings
+
+logger = logging.getLogger("inzage")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="inzage", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("migrate", help="bring the database schema up to date")
+
+    demo = sub.add_parser("demo", help="run the portal with a demo school")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--reset", action="store_true", help="start over")
+
+    serve = sub.add_parser("serve", help="run the web process (development)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+
+    imp = sub.add_parser("import-oneroster", help="import a OneRoster CSV bundle")
+    imp.add_argument("path", type=Path, help="a .zip file or a folder")
+    imp.add_argument("--school", required=True, help="the school code")
+    imp.add_argument(
+        "--no-authorise",
+        action="store_true",
+        help="import links without authorising them for the portal",
+    )
+
+    check = sub.add_parser("access-check", help="check a case table against the rules")
+    check.add_argument("table", type=Path)
+    return parser
+
+
+async def _with_database(settings, coro_factory):
+    await open_database(settings)
+    try:
+        return await coro_factory()
+    finally:
+        await close_database()
+
+
+def _import(settings, args) -> int:
+    from models.oneroster import ImportFailed, import_bundle
+
+    async def run():
+        return await import_bundle(
+            args.path, args.school, authorise_links=not args.no_authorise
+        )
+
+    try:
+        report = asyncio.run(_with_database(settings, run))
+    except ImportFailed as failed:
+        for line in failed.lines():
+            print(line, file=sys.stderr)
+        print("Nothing was imported.", file=sys.stderr)
+        return 1
+    for line in report.lines():
+        print(line)
+    return 0
+
+
+def _access_check(args) -> int:
+    from models.cases import run_case_table
+
+    return asyncio.run(run_case_table(args.table, out=sys.stdout))
+
+
+def _demo(settings, args) -> int:
+    from models.demo import ensure_demo
+    from web.serve import serve
+
+    if settings.is_production:
+        print("The demo refuses to run with INZAGE_ENV=production.", file=sys.stderr)
+        return 2
+    accounts = asyncio.run(
+        _with_database(settings, lambda: ensure_demo(settings, reset=args.reset))
+    )
+    url = f"http://127.0.0.1:{args.port}/"
+    print(accounts.table(url))
+    serve(settings, host="127.0.0.1", port=args.port)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one ``inzage`` command and return its exit code."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+    args = _parser().parse_args(argv)
+    settings = load_settings()
+    try:
+        settings.check()
+    except ConfigurationError as error:
+        print(error, file=sys.stderr)
+        return 2
+
+    if args.command == "access-check":
+        return _access_check(args)
+    if args.command == "import-oneroster":
+        return _import(settings, args)
+    if args.command == "demo":
+        return _demo(settings, args)
+    if args.command == "serve":
+        from web.serve import serve
+
+        asyncio.run(_with_database(settings, lambda: asyncio.sleep(0)))
+        serve(settings, host=args.host, port=args.port)
+        return 0
+    if args.command == "migrate":
+        asyncio.run(_with_database(settings, lambda: asyncio.sleep(0)))
+        print("The database schema is up to date.")
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
