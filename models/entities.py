@@ -109,7 +109,9 @@ class Student(Model):
     family_name = fields.CharField(max_length=150)
     birth_date = fields.DateField(null=True)
     homeroom = fields.ForeignKeyField(
-        "models.SchoolClass", related_name="students", null=True,
+        "models.SchoolClass",
+        related_name="students",
+        null=True,
         on_delete=fields.SET_NULL,
     )
     address = fields.CharField(max_length=300, default="")
@@ -133,11 +135,15 @@ class Student(Model):
 class Enrollment(Model):
     id = fields.IntField(primary_key=True)
     school = fields.ForeignKeyField("models.School", related_name="enrollments")
-    school_class = fields.ForeignKeyField("models.SchoolClass", related_name="enrollments")
+    school_class = fields.ForeignKeyField(
+        "models.SchoolClass", related_name="enrollments"
+    )
     student = fields.ForeignKeyField(
         "models.Student", related_name="enrollments", null=True
     )
-    person = fields.ForeignKeyField("models.Person", related_name="enrollments", null=True)
+    person = fields.ForeignKeyField(
+        "models.Person", related_name="enrollments", null=True
+    )
     role = fields.CharField(max_length=32)
     begin_date = fields.DateField(null=True)
     end_date = fields.DateField(null=True)
@@ -176,7 +182,9 @@ class Approval(Model):
     approver = fields.ForeignKeyField("models.Person", related_name="approvals_given")
     # Set when staff recorded an approval given on paper.
     recorded_by = fields.ForeignKeyField(
-        "models.Person", related_name="approvals_recorded", null=True,
+        "models.Person",
+        related_name="approvals_recorded",
+        null=True,
         on_delete=fields.SET_NULL,
     )
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -293,7 +301,9 @@ class AccessLog(Model):
     id = fields.BigIntField(primary_key=True)
     at = fields.DatetimeField()
     person = fields.ForeignKeyField(
-        "models.Person", related_name="access_logs", null=True,
+        "models.Person",
+        related_name="access_logs",
+        null=True,
         on_delete=fields.SET_NULL,
     )
     student = fields.ForeignKeyField("models.Student", related_name="access_logs")
@@ -304,7 +314,10 @@ class AccessLog(Model):
 
     class Meta:
         table = "access_log"
-        indexes = (Index(fields=("student_id", "at")), Index(fields=("person_id", "at")))
+        indexes = (
+            Index(fields=("student_id", "at")),
+            Index(fields=("person_id", "at")),
+        )
 
 
 # The section whose records each structured model holds.

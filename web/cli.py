@@ -78,6 +78,7 @@ def _access_check(args) -> int:
 
 def _demo(settings, args) -> int:
     from models.demo import ensure_demo
+
     from web.serve import serve
 
     if settings.is_production:

@@ -70,7 +70,9 @@ def test_kept_sections_stay_visible_to_guardians_until_18():
 
     assert section_visible(family, 1, "guardian", "results", [])
     assert not section_visible(family, 1, "guardian", "care", [])
-    assert not section_visible(_family(18, kept=("results",)), 1, "guardian", "results", [])
+    assert not section_visible(
+        _family(18, kept=("results",)), 1, "guardian", "results", []
+    )
 
 
 def test_unknown_kind_sees_nothing():

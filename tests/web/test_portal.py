@@ -1,0 +1,258 @@
+"""The family part: welcome page, sections, child switcher, and who gets nothing."""
+
+from datetime import date
+
+import pytest
+
+from models.entities import CARER, SELF, Absence, AccessLog, Record, Result
+from tests.factories import (
+    approve,
+    link,
+    make_class,
+    make_person,
+    make_school,
+    make_student,
+)
+
+
+@pytest.fixture
+async def family(database):
+    school = await make_school("DEMO")
+    kid = await make_student(school, given_name="Sanne", family_name="de Vries")
+    other = await make_student(school, given_name="Bram", family_name="Jansen")
+    g1 = await make_person(school)
+    g2 = await make_person(school)
+    carer = await make_person(school)
+    await link(g1, kid)
+    await link(g2, kid)
+    await link(carer, kid, CARER)
+    await Result.create(
+        student=kid, date=date(2026, 10, 1), subject="Rekenen", score="7,5"
+    )
+    await Result.create(
+        student=other, date=date(2026, 10, 1), subject="Taal", score="4,1"
+    )
+    return dict(school=school, kid=kid, other=other, g1=g1, g2=g2, carer=carer)
+
+
+async def test_welcome_lists_sections_and_section_shows_records(family, sign_in):
+    client = await sign_in(family["g1"])
+    kid = family["kid"]
+
+    welcome = await client.get(f"/students/{kid.id}/")
+    page = await client.get(f"/students/{kid.id}/results")
+
+    assert welcome.status_code == 200
+    assert "Resultaten" in await welcome.get_data(True)
+    body = await page.get_data(True)
+    assert page.status_code == 200
+    assert "Rekenen" in body and "7,5" in body
+    assert "Taal" not in body
+
+
+async def test_root_sends_a_guardian_to_their_child(family, sign_in):
+    client = await sign_in(family["g1"])
+
+    response = await client.get("/")
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/students/{family['kid'].id}/"
+
+
+@pytest.mark.parametrize("suffix", ["", "results", "personal", "documents/1"])
+async def test_guardian_editing_the_url_to_another_student_gets_nothing(
+    family, sign_in, suffix
+):
+    client = await sign_in(family["g1"])
+    url = f"/students/{family['other'].id}/{suffix}"
+
+    page = await client.get(url)
+    fragment = await client.get(url, headers={"HX-Request": "true"})
+
+    assert page.status_code == 404
+    assert fragment.status_code == 404
+    for response in (page, fragment):
+        body = await response.get_data(True)
+        assert "Bram" not in body and "Taal" not in body
+
+
+async def test_carer_without_approval_gets_nothing(family, sign_in):
+    client = await sign_in(family["carer"])
+    kid = family["kid"]
+
+    welcome = await client.get(f"/students/{kid.id}/")
+    page = await client.get(f"/students/{kid.id}/results")
+    fragment = await client.get(
+        f"/students/{kid.id}/results", headers={"HX-Request": "true"}
+    )
+
+    assert welcome.status_code == 200
+    assert "Resultaten" not in await welcome.get_data(True)
+    assert page.status_code == 404
+    assert fragment.status_code == 404
+    assert "7,5" not in await page.get_data(True)
+
+
+async def test_carer_sees_a_section_once_both_guardians_approved(family, sign_in):
+    kid, carer = family["kid"], family["carer"]
+    await approve(family["g1"], carer, kid, "results")
+    client = await sign_in(carer)
+    assert (await client.get(f"/students/{kid.id}/results")).status_code == 404
+
+    await approve(family["g2"], carer, kid, "results")
+    response = await client.get(f"/students/{kid.id}/results")
+
+    assert response.status_code == 200
+    assert "7,5" in await response.get_data(True)
+
+
+async def test_fragment_is_only_the_list_and_page_is_whole(family, sign_in):
+    client = await sign_in(family["g1"])
+    url = f"/students/{family['kid'].id}/results"
+
+    page = await client.get(url)
+    fragment = await client.get(url, headers={"HX-Request": "true"})
+    restore = await client.get(
+        url, headers={"HX-Request": "true", "HX-History-Restore-Request": "true"}
+    )
+
+    assert "<html" in await page.get_data(True)
+    fragment_body = await fragment.get_data(True)
+    assert "<html" not in fragment_body and 'id="records"' in fragment_body
+    assert "<html" in await restore.get_data(True)
+    assert "HX-Request" in page.headers.get("Vary", "")
+
+
+async def test_section_pages_hold_50_newest_first(family, sign_in):
+    kid = family["kid"]
+    for day in range(1, 61):
+        await Absence.create(
+            student=kid,
+            date=date(2026, 1, 1).replace(day=1 + day % 28, month=1 + day // 28),
+            reason=f"reason-{day:02d}",
+        )
+    client = await sign_in(family["g1"])
+
+    first = await (await client.get(f"/students/{kid.id}/absence")).get_data(True)
+    second = await (await client.get(f"/students/{kid.id}/absence?page=2")).get_data(
+        True
+    )
+
+    assert first.count('class="record"') == 50
+    assert second.count('class="record"') == 10
+    assert first.index("reason-60") < first.index("reason-59")
+
+
+async def test_every_view_is_logged_with_role(family, sign_in):
+    kid = family["kid"]
+    client = await sign_in(family["g1"])
+
+    await client.get(f"/students/{kid.id}/results")
+    await client.get(f"/students/{kid.id}/results", headers={"HX-Request": "true"})
+
+    rows = await AccessLog.filter(student_id=kid.id).values_list(
+        "section", "role", "action"
+    )
+    assert rows == [("results", "guardian", "view")] * 2
+
+
+async def test_switcher_lists_each_linked_child(database, sign_in):
+    school = await make_school()
+    a = await make_student(school, given_name="Anna")
+    b = await make_student(school, given_name="Daan")
+    parent = await make_person(school)
+    await link(parent, a)
+    await link(parent, b)
+    client = await sign_in(parent)
+
+    body = await (await client.get(f"/students/{a.id}/")).get_data(True)
+
+    assert f'href="/students/{b.id}/"' in body and "Daan" in body
+
+
+async def test_student_over_16_sees_own_file(database, sign_in):
+    school = await make_school()
+    kid = await make_student(school, birth_date=date(2008, 5, 5))
+    me = await make_person(school)
+    await link(me, kid, SELF)
+    await Record.create(
+        student=kid, section="notes", date=date(2026, 9, 1), title="Gesprek"
+    )
+    client = await sign_in(me)
+
+    response = await client.get(f"/students/{kid.id}/notes")
+
+    assert response.status_code == 200
+    assert "Gesprek" in await response.get_data(True)
+
+
+async def test_signed_out_visitor_gets_the_sign_in_page(client):
+    root = await client.get("/")
+    section = await client.get("/students/1/results")
+    fragment = await client.get("/students/1/results", headers={"HX-Request": "true"})
+
+    assert root.headers["Location"] == "/login"
+    assert section.headers["Location"] == "/login"
+    assert fragment.headers["HX-Redirect"] == "/login"
+
+
+async def test_staff_pages_answer_403_to_non_staff(family, sign_in):
+    client = await sign_in(family["g1"])
+
+    assert (await client.get("/staff/")).status_code == 403
+    assert (await client.get(f"/staff/students/{family['kid'].id}/")).status_code == 403
+
+
+async def test_mentor_sees_only_students_of_their_classes(database, sign_in):
+    school = await make_school()
+    mentor = await make_person(school, staff_role="mentor")
+    mine = await make_class(school, mentor)
+    theirs = await make_class(school)
+    in_class = await make_student(school, homeroom=mine, given_name="Mila")
+    outside = await make_student(school, homeroom=theirs, given_name="Noah")
+    await Result.create(
+        student=outside, date=date(2026, 10, 1), subject="Aardrijkskunde"
+    )
+    client = await sign_in(mentor)
+
+    listing = await (await client.get("/staff/")).get_data(True)
+    own = await client.get(f"/staff/students/{in_class.id}/results")
+    other = await client.get(f"/staff/students/{outside.id}/results")
+    other_fragment = await client.get(
+        f"/staff/students/{outside.id}/results", headers={"HX-Request": "true"}
+    )
+
+    assert "Mila" in listing and "Noah" not in listing
+    assert own.status_code == 200
+    assert other.status_code == 404 and other_fragment.status_code == 404
+    assert "Aardrijkskunde" not in await other.get_data(True)
+
+
+async def test_staff_never_cross_schools(database, sign_in):
+    one = await make_school("ONE")
+    two = await make_school("TWO")
+    admin = await make_person(one, staff_role="admin")
+    elsewhere = await make_student(two)
+    client = await sign_in(admin)
+
+    assert (await client.get(f"/staff/students/{elsewhere.id}/")).status_code == 404
+
+
+async def test_staff_who_is_also_guardian_has_both_parts(database, sign_in):
+    school = await make_school()
+    teacher = await make_person(school, staff_role="mentor")
+    own_child = await make_student(school)
+    await link(teacher, own_child)
+    client = await sign_in(teacher)
+
+    portal = await client.get(f"/students/{own_child.id}/results")
+    staff = await client.get(f"/staff/students/{own_child.id}/results")
+    await client.get("/staff/")
+
+    assert portal.status_code == 200
+    # Not their homeroom: as staff the mentor has no right to this student.
+    assert staff.status_code == 404
+    roles = await AccessLog.filter(student_id=own_child.id).values_list(
+        "role", flat=True
+    )
+    assert roles == ["guardian"]

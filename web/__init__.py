@@ -1,0 +1,110 @@
+"""The Inzage web application."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from pathlib import Path
+
+from quart import Quart, g, render_template, request
+
+from models.db import close_database, open_database
+from models.settings import Settings, load_settings
+from web import i18n
+from web.security import (
+    check_csrf,
+    csrf_token,
+    load_current_person,
+    set_security_headers,
+    wants_fragment,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+logger = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: Settings | None = None, *, manage_database: bool = True
+) -> Quart:
+    """Build the app: config, templates, request guards, one blueprint per area."""
+    settings = settings or load_settings()
+    settings.check()
+
+    app = Quart(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.update(
+        SECRET_KEY=_secret_key(settings),
+        PRODUCTION=settings.is_production,
+        INZAGE=settings,
+        MAX_CONTENT_LENGTH=2 * 1024 * 1024,
+    )
+    _setup_templates(app)
+
+    if manage_database:
+        app.before_serving(lambda: open_database(settings, upgrade=False))
+        app.after_serving(close_database)
+
+    app.before_request(_before_request)
+    app.after_request(set_security_headers)
+    _register_errors(app)
+
+    from web import auth, portal, staff
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(portal.bp)
+    app.register_blueprint(staff.bp)
+    return app
+
+
+def _secret_key(settings: Settings) -> str:
+    """Use the configured key; in development keep a generated one on disk."""
+    if settings.secret_key:
+        return settings.secret_key
+    path = settings.data_dir / "secret_key"
+    if not path.exists():
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+# Routes that answer without a session or the database.
+SESSIONLESS_ENDPOINTS = frozenset({"static", "auth.health"})
+
+
+async def _before_request() -> None:
+    if request.endpoint in SESSIONLESS_ENDPOINTS:
+        return
+    await load_current_person()
+    person = g.person
+    language = person.language if person else request.cookies.get("lang")
+    i18n.set_language(language)
+    await check_csrf()
+
+
+def _setup_templates(app: Quart) -> None:
+    app.jinja_env.add_extension("jinja2.ext.i18n")
+    app.jinja_env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)
+    app.jinja_env.globals.update(
+        csrf_token=csrf_token,
+        section_title=i18n.section_title,
+        role_title=i18n.role_title,
+        current_language=i18n.current_language,
+        HTMX_FILE="htmx-2.0.10.min.js",
+    )
+
+
+def _register_errors(app: Quart) -> None:
+    def handler_for(status: int):
+        async def error_page(error):
+            fragment = wants_fragment()
+            template = "errors/partial.html" if fragment else "errors/page.html"
+            return await render_template(template, status=status), status
+
+        return error_page
+
+    for status in (400, 403, 404, 405, 413, 500):
+        app.register_error_handler(status, handler_for(status))

@@ -1,0 +1,81 @@
+"""The family part: welcome page, child switcher, one page per section."""
+
+from __future__ import annotations
+
+from quart import Blueprint, abort, g, redirect, render_template, request, url_for
+
+from models.access import linked_students, portal_view, utcnow
+from web.records import (
+    log_access,
+    page_number,
+    personal_details,
+    section_page,
+    send_document,
+)
+from web.security import signed_in, wants_fragment
+
+bp = Blueprint("portal", __name__)
+
+
+@bp.get("/")
+async def welcome():
+    """Send a visitor to sign-in, staff to their part, family to the first child."""
+    if g.person is None:
+        return redirect(url_for("auth.sign_in"))
+    children = await linked_students(g.person.id)
+    if children:
+        return redirect(url_for("portal.student", student_id=children[0].id))
+    if g.person.staff_role:
+        return redirect(url_for("staff.students"))
+    return await render_template("portal/no_students.html")
+
+
+async def _view_or_404(student_id: int):
+    # Student data a person may not see answers 404, never 403: it should not
+    # even reveal that the student exists.
+    view = await portal_view(g.person.id, student_id, utcnow())
+    if view is None:
+        abort(404)
+    return view
+
+
+@bp.get("/students/<int:student_id>/")
+@signed_in
+async def student(student_id: int):
+    """Show the welcome page for one child: the sections this person may see."""
+    view = await _view_or_404(student_id)
+    children = await linked_students(g.person.id)
+    return await render_template(
+        "portal/welcome.html", view=view, children=children, section=None
+    )
+
+
+@bp.get("/students/<int:student_id>/<section>")
+@signed_in
+async def section(student_id: int, section: str):
+    """Show one section's records, newest first, 50 to a page."""
+    view = await _view_or_404(student_id)
+    if not view.sees(section):
+        abort(404)
+    number = page_number(request.args.get("page"))
+    if section == "personal":
+        page, details = None, await personal_details(view.student)
+    else:
+        page, details = await section_page(student_id, section, number), None
+    await log_access(g.person, student_id, section, "view", view.kind)
+
+    context = dict(view=view, section=section, page=page, details=details)
+    if wants_fragment():
+        return await render_template("portal/partials/records.html", **context)
+    children = await linked_students(g.person.id)
+    return await render_template("portal/section.html", children=children, **context)
+
+
+@bp.get("/students/<int:student_id>/documents/<int:document_id>")
+@signed_in
+async def download(student_id: int, document_id: int):
+    """Send a document's file, when the person may see the documents section."""
+    view = await _view_or_404(student_id)
+    if not view.sees("documents"):
+        abort(404)
+    return await send_document(g.person, student_id, document_id, view.kind)

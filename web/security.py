@@ -1,0 +1,179 @@
+"""Request guards: who is signed in, CSRF, security headers, and the redirects."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from functools import wraps
+from urllib.parse import urlsplit
+
+from htmx_flask.requests import HtmxHeaders
+from quart import Response, abort, current_app, g, redirect, request, url_for
+
+from models.sessions import (
+    COOKIE_NAME,
+    csrf_matches,
+    load_session,
+    presession_csrf,
+)
+
+security_log = logging.getLogger("inzage.security")
+
+PRESESSION_COOKIE = "__Host-pre"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+
+def htmx() -> HtmxHeaders:
+    return HtmxHeaders(request.headers)
+
+
+def wants_fragment() -> bool:
+    """True for an HTMX request that is not a history restore."""
+    headers = htmx()
+    return bool(headers) and not headers.history_restore_request
+
+
+async def load_current_person() -> None:
+    """Find the request's session; ``g.person`` is None when signed out."""
+    g.session = None
+    g.person = None
+    active = await load_session(request.cookies.get(COOKIE_NAME))
+    if active is not None:
+        g.session = active.row
+        g.person = active.person
+
+
+def csrf_token() -> str:
+    """Return the token that this visitor's forms and HTMX requests must carry."""
+    if g.get("session") is not None:
+        return g.session.csrf_token
+    return presession_csrf(current_app.config["SECRET_KEY"], _presession())
+
+
+def _presession() -> str:
+    value = request.cookies.get(PRESESSION_COOKIE)
+    if not value or len(value) > 100:
+        value = g.get("new_presession") or secrets.token_urlsafe(24)
+        g.new_presession = value
+    return value
+
+
+def _same_origin() -> bool:
+    # Fetch metadata first, Origin as the fallback (OWASP CSRF cheat sheet).
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None and site not in ("same-origin", "none"):
+        return False
+    origin = request.headers.get("Origin")
+    if origin is None or origin == "null":
+        return origin is None
+    return urlsplit(origin).netloc == request.host
+
+
+async def check_csrf() -> None:
+    """Refuse a state-changing request without this session's token."""
+    if request.method in SAFE_METHODS:
+        return
+    view = current_app.view_functions.get(request.endpoint or "")
+    if getattr(view, "csrf_exempt", False):
+        return
+    form = await request.form
+    given = request.headers.get("X-CSRF-Token") or form.get("csrf_token")
+    if g.get("session") is not None:
+        expected = g.session.csrf_token
+    else:
+        presession = request.cookies.get(PRESESSION_COOKIE)
+        expected = (
+            presession_csrf(current_app.config["SECRET_KEY"], presession)
+            if presession
+            else None
+        )
+    if expected is None or not csrf_matches(expected, given) or not _same_origin():
+        security_log.warning(
+            "csrf refused endpoint=%s person=%s",
+            request.endpoint,
+            g.person.id if g.get("person") else None,
+        )
+        abort(403)
+
+
+def set_security_headers(response: Response) -> Response:
+    """Add the baseline's headers; nothing dynamic is cached by the browser."""
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    if request.path.startswith("/static/"):
+        headers["Cache-Control"] = "public, max-age=3600"
+    else:
+        headers["Cache-Control"] = "no-store"
+        headers["Pragma"] = "no-cache"
+    headers.add("Vary", "HX-Request")
+    if current_app.config.get("PRODUCTION"):
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    if g.get("new_presession"):
+        response.set_cookie(
+            PRESESSION_COOKIE,
+            g.new_presession,
+            secure=True,
+            httponly=True,
+            samesite="Lax",
+            path="/",
+        )
+    return response
+
+
+def to_sign_in() -> Response:
+    """Send a signed-out request to the sign-in page; HTMX gets a header."""
+    target = url_for("auth.sign_in")
+    if htmx():
+        response = Response("", status=401)
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target)
+
+
+def signed_in(view):
+    """Let only signed-in persons through."""
+
+    @wraps(view)
+    async def wrapper(*args, **kwargs):
+        if g.get("person") is None:
+            return to_sign_in()
+        return await view(*args, **kwargs)
+
+    return wrapper
+
+
+def staff_only(view):
+    """Let only staff through; others get 403 (SPEC.md section 11)."""
+
+    @wraps(view)
+    async def wrapper(*args, **kwargs):
+        if g.get("person") is None:
+            return to_sign_in()
+        if not g.person.staff_role:
+            abort(403)
+        return await view(*args, **kwargs)
+
+    return wrapper
+
+
+def csrf_exempt(view):
+    view.csrf_exempt = True
+    return view

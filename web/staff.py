@@ -1,0 +1,87 @@
+"""The staff part: the students a role lets a staff member see, and their files."""
+
+from __future__ import annotations
+
+from quart import Blueprint, abort, g, render_template, request
+
+from models.access import staff_student, staff_students_query
+from models.entities import SECTIONS
+from web.records import (
+    log_access,
+    page_number,
+    personal_details,
+    section_page,
+    send_document,
+)
+from web.security import staff_only, wants_fragment
+
+bp = Blueprint("staff", __name__, url_prefix="/staff")
+
+
+def _role() -> str:
+    return f"staff:{g.person.staff_role}"
+
+
+@bp.get("/")
+@staff_only
+async def students():
+    """List the students this staff member's role lets them see."""
+    rows = (
+        await staff_students_query(g.person)
+        .select_related("homeroom")
+        .order_by("family_name", "given_name", "id")
+    )
+    return await render_template("staff/students.html", students=rows)
+
+
+async def _student_or_404(student_id: int):
+    student = await staff_student(g.person, student_id)
+    if student is None:
+        abort(404)
+    return student
+
+
+@bp.get("/students/<int:student_id>/")
+@staff_only
+async def student(student_id: int):
+    """Show a student's file: every section in use."""
+    student = await _student_or_404(student_id)
+    return await render_template(
+        "staff/student.html",
+        student=student,
+        sections=student.school.sections_in_use(),
+        section=None,
+    )
+
+
+@bp.get("/students/<int:student_id>/<section>")
+@staff_only
+async def section(student_id: int, section: str):
+    """Show one section of a student's file to staff."""
+    student = await _student_or_404(student_id)
+    sections = student.school.sections_in_use()
+    if section not in sections or section not in SECTIONS:
+        abort(404)
+    number = page_number(request.args.get("page"))
+    if section == "personal":
+        page, details = None, await personal_details(student)
+    else:
+        page, details = await section_page(student_id, section, number), None
+    await log_access(g.person, student_id, section, "view", _role())
+
+    context = dict(
+        student=student, sections=sections, section=section, page=page, details=details
+    )
+    if wants_fragment():
+        return await render_template("staff/partials/records.html", **context)
+    return await render_template("staff/section.html", **context)
+
+
+@bp.get("/students/<int:student_id>/documents/<int:document_id>")
+@staff_only
+async def download(student_id: int, document_id: int):
+    """Send a document's file to staff whose role lets them see the student."""
+    student = await _student_or_404(student_id)
+    if "documents" not in student.school.sections_in_use():
+        abort(404)
+    return await send_document(g.person, student_id, document_id, _role())
