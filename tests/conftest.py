@@ -106,3 +106,21 @@ async def clean_tables(request):
             + "PRAGMA foreign_keys = ON;"
         )
     yield
+
+
+# In CI (INZAGE_NO_SKIP=1) a skipped test is a failure: the browser, Redis and
+# PostgreSQL are all there, so nothing may quietly not run.
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped and os.environ.get("INZAGE_NO_SKIP") == "1":
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _skipped:
+        print(f"\n{len(_skipped)} test(s) skipped where nothing may skip:")
+        for nodeid in _skipped:
+            print("  " + nodeid)
+        session.exitstatus = 1
