@@ -44,7 +44,12 @@ def create_app(
     _setup_templates(app)
 
     if manage_database:
-        app.before_serving(lambda: open_database(settings, upgrade=False))
+
+        @app.before_serving
+        async def open_orm() -> None:
+            # Migrations run once, before the workers start (`inzage migrate`).
+            await open_database(settings, upgrade=False)
+
         app.after_serving(close_database)
 
     app.before_request(_before_request)
