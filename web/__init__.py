@@ -6,11 +6,12 @@ import logging
 import secrets
 from pathlib import Path
 
-from quart import Quart, g, render_template, request
+from quart import Quart, g, request
 
 from models.db import close_database, open_database
 from models.settings import Settings, load_settings
 from web import i18n
+from web.rendering import render, setup_rendering
 from web.security import (
     check_csrf,
     csrf_token,
@@ -100,6 +101,7 @@ def _setup_templates(app: Quart) -> None:
         current_language=i18n.current_language,
         HTMX_FILE="htmx-2.0.10.min.js",
     )
+    setup_rendering(app)
 
 
 def _register_errors(app: Quart) -> None:
@@ -107,7 +109,7 @@ def _register_errors(app: Quart) -> None:
         async def error_page(error):
             fragment = wants_fragment()
             template = "errors/partial.html" if fragment else "errors/page.html"
-            return await render_template(template, status=status), status
+            return await render(template, status=status), status
 
         return error_page
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 
-from quart import Blueprint, g, redirect, render_template, request, url_for
+from quart import Blueprint, g, redirect, request, url_for
 
 from models.access import utcnow
 from models.entities import Person, School
 from models.passwords import verify_password
 from models.sessions import COOKIE_NAME, end_session, start_session
 from web.i18n import LANGUAGES, gettext
+from web.rendering import render
 
 bp = Blueprint("auth", __name__)
 security_log = logging.getLogger("inzage.security")
@@ -38,7 +39,7 @@ async def sign_in():
     """Show the sign-in form; a signed-in person goes to their start page."""
     if g.person is not None:
         return redirect(url_for("portal.welcome"))
-    return await render_template("auth/sign_in.html", error=None, form={})
+    return await render("auth/sign_in.html", error=None, form={})
 
 
 @bp.post("/login")
@@ -60,7 +61,7 @@ async def sign_in_post():
             "The school code, e-mail address or password is not right. "
             "Check them and try again."
         )
-        body = await render_template(
+        body = await render(
             "auth/sign_in.html",
             error=error,
             form={"school": school_code, "email": email},

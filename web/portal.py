@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from quart import Blueprint, abort, g, redirect, render_template, request, url_for
+from quart import Blueprint, abort, g, redirect, request, url_for
 
 from models.access import linked_students, portal_view, utcnow
 from web.records import (
@@ -12,6 +12,7 @@ from web.records import (
     section_page,
     send_document,
 )
+from web.rendering import render
 from web.security import signed_in, wants_fragment
 
 bp = Blueprint("portal", __name__)
@@ -27,7 +28,7 @@ async def welcome():
         return redirect(url_for("portal.student", student_id=children[0].id))
     if g.person.staff_role:
         return redirect(url_for("staff.students"))
-    return await render_template("portal/no_students.html")
+    return await render("portal/no_students.html")
 
 
 async def _view_or_404(student_id: int):
@@ -45,7 +46,7 @@ async def student(student_id: int):
     """Show the welcome page for one child: the sections this person may see."""
     view = await _view_or_404(student_id)
     children = await linked_students(g.person.id)
-    return await render_template(
+    return await render(
         "portal/welcome.html", view=view, children=children, section=None
     )
 
@@ -66,9 +67,9 @@ async def section(student_id: int, section: str):
 
     context = dict(view=view, section=section, page=page, details=details)
     if wants_fragment():
-        return await render_template("portal/partials/records.html", **context)
+        return await render("portal/partials/records.html", **context)
     children = await linked_students(g.person.id)
-    return await render_template("portal/section.html", children=children, **context)
+    return await render("portal/section.html", children=children, **context)
 
 
 @bp.get("/students/<int:student_id>/documents/<int:document_id>")

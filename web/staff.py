@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from quart import Blueprint, abort, g, render_template, request
+from quart import Blueprint, abort, g, request
 
 from models.access import staff_student, staff_students_query
 from models.entities import SECTIONS
@@ -13,6 +13,7 @@ from web.records import (
     section_page,
     send_document,
 )
+from web.rendering import render
 from web.security import staff_only, wants_fragment
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
@@ -31,7 +32,7 @@ async def students():
         .select_related("homeroom")
         .order_by("family_name", "given_name", "id")
     )
-    return await render_template("staff/students.html", students=rows)
+    return await render("staff/students.html", students=rows)
 
 
 async def _student_or_404(student_id: int):
@@ -46,7 +47,7 @@ async def _student_or_404(student_id: int):
 async def student(student_id: int):
     """Show a student's file: every section in use."""
     student = await _student_or_404(student_id)
-    return await render_template(
+    return await render(
         "staff/student.html",
         student=student,
         sections=student.school.sections_in_use(),
@@ -73,8 +74,8 @@ async def section(student_id: int, section: str):
         student=student, sections=sections, section=section, page=page, details=details
     )
     if wants_fragment():
-        return await render_template("staff/partials/records.html", **context)
-    return await render_template("staff/section.html", **context)
+        return await render("staff/partials/records.html", **context)
+    return await render("staff/section.html", **context)
 
 
 @bp.get("/students/<int:student_id>/documents/<int:document_id>")

@@ -1,0 +1,93 @@
+"""Throughput of a section page against the health route, on PostgreSQL.
+
+Starts the app with hypercorn as in the Procfile, signs a guardian in, and
+measures with wrk, in one run, page 1 of a section holding 1,000 records and
+the health route, which touches no database. Prints both and their ratio.
+Target: the section page at 20% or more of the health route.
+
+    .venv/bin/python bench/section_bench.py [--seconds 10] [--connections 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+from datetime import date, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import create_database, drop_database, hypercorn, throughput  # noqa: E402
+from models.db import close_database, open_database  # noqa: E402
+from models.entities import Person, Relation, Result, School, Student  # noqa: E402
+from models.sessions import COOKIE_NAME, start_session  # noqa: E402
+from models.settings import Settings  # noqa: E402
+
+TARGET_RATIO = 0.20
+RECORDS = 1000
+
+
+async def seed(settings: Settings) -> tuple[int, str]:
+    """Create a guardian and a student with 1,000 results; return id and token."""
+    await open_database(settings)
+    school = await School.create(code="BENCH", name="Bench school")
+    student = await Student.create(
+        school=school,
+        given_name="Eva",
+        family_name="Bakker",
+        birth_date=date(2014, 5, 1),
+    )
+    guardian = await Person.create(school=school, email="ouder@bench.test")
+    await Relation.create(person=guardian, student=student, kind="guardian")
+    start = date(2025, 9, 1)
+    await Result.bulk_create(
+        [
+            Result(
+                student=student,
+                date=start + timedelta(days=i % 400),
+                subject=f"Vak {i % 12}",
+                title=f"Toets {i}",
+                score=f"{5 + i % 5},{i % 10}",
+            )
+            for i in range(RECORDS)
+        ]
+    )
+    token = await start_session(guardian)
+    await close_database()
+    return student.id, token
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=16)
+    args = parser.parse_args()
+
+    database_url = asyncio.run(create_database())
+    try:
+        with tempfile.TemporaryDirectory() as data_dir:
+            settings = Settings(database_url=database_url, data_dir=Path(data_dir))
+            student_id, token = asyncio.run(seed(settings))
+            with hypercorn(database_url, Path(data_dir)) as base:
+                section_url = f"{base}/students/{student_id}/results"
+                cookie = f"{COOKIE_NAME}={token}"
+                throughput(section_url, cookie, 2, args.connections)  # warm up
+                health = throughput(
+                    f"{base}/health", None, args.seconds, args.connections
+                )
+                section = throughput(
+                    section_url, cookie, args.seconds, args.connections
+                )
+    finally:
+        asyncio.run(drop_database(database_url))
+
+    ratio = section / health
+    print(f"health route:        {health:8.1f} requests/s")
+    print(f"section page (1000): {section:8.1f} requests/s")
+    print(f"ratio:               {ratio:8.1%}  (target {TARGET_RATIO:.0%} or more)")
+
+
+if __name__ == "__main__":
+    main()
