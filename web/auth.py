@@ -12,6 +12,7 @@ from models.passwords import verify_password
 from models.sessions import COOKIE_NAME, end_session, start_session
 from web.i18n import LANGUAGES, gettext
 from web.rendering import render
+from web.security import same_site_path
 
 bp = Blueprint("auth", __name__)
 security_log = logging.getLogger("inzage.security")
@@ -101,7 +102,8 @@ async def choose_language():
         return redirect(url_for("portal.welcome"))
     if g.person is not None:
         await Person.filter(id=g.person.id).update(language=language)
-    response = redirect(request.referrer or url_for("portal.welcome"))
+    back = same_site_path(request.referrer) or url_for("portal.welcome")
+    response = redirect(back)
     response.set_cookie(
         "lang", language, secure=True, httponly=True, samesite="Lax", path="/"
     )
