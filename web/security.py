@@ -22,6 +22,9 @@ security_log = logging.getLogger("inzage.security")
 PRESESSION_COOKIE = "__Host-pre"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
+# Two years, subdomains included (SECURITY-BASELINE b1, OWASP HTTP headers).
+HSTS = "max-age=63072000; includeSubDomains"
+
 CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'self'",
@@ -125,7 +128,7 @@ def set_security_headers(response: Response) -> Response:
         headers["Pragma"] = "no-cache"
     headers.add("Vary", "HX-Request")
     if current_app.config.get("PRODUCTION"):
-        headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        headers.setdefault("Strict-Transport-Security", HSTS)
     if g.get("new_presession"):
         response.set_cookie(
             PRESESSION_COOKIE,
