@@ -78,7 +78,6 @@ def _access_check(args) -> int:
 
 def _demo(settings, args) -> int:
     from models.demo import ensure_demo
-
     from web.serve import serve
 
     if settings.is_production:
@@ -105,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     if args.command == "access-check":
+        # The check builds its cases in a throw-away database; the portal's
+        # own schema is still brought up to date, as with every command.
+        asyncio.run(_with_database(settings, lambda: asyncio.sleep(0)))
         return _access_check(args)
     if args.command == "import-oneroster":
         return _import(settings, args)
