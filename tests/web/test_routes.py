@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 from tortoise import Tortoise
 
+# TestScore by its module: a bare Test* name would be collected by pytest.
 from models import entities
 from models.entities import (
     CARER,

@@ -118,7 +118,10 @@ async def test_sign_in_replaces_a_cookie_planted_before(app, account, sign_in):
     assert new_token != old_token
     replay = with_cookie(app, old_token)
     page = await replay.get(f"/students/{account['kid'].id}/")
+    fragment = await replay.get(f"/students/{account['kid'].id}/results", headers=HTMX)
     assert page.status_code == 302 and page.headers["Location"] == "/login"
+    assert fragment.status_code == 401
+    assert fragment.headers["HX-Redirect"] == "/login"
     fresh = await with_cookie(app, new_token).get(f"/students/{account['kid'].id}/")
     assert fresh.status_code == 200
 
