@@ -91,6 +91,8 @@ async def import_bundle(
     """
     report = ImportReport(school_code=school_code)
     bundle = read_bundle(Path(path), report)
+    if report.data_rows == 0:
+        return report  # header-only files: nothing to add, not even the school
     async with in_transaction() as conn:
         importer = _Importer(conn, bundle, report, authorise_links)
         await importer.run(school_code)
@@ -386,10 +388,11 @@ class _Importer:
             )
         if self.bundle.is_bulk("users"):
             listed = self.bundle.all_ids["users"]
-            for sid in self.persons.current:
+            for sid, current in self.persons.current.items():
                 if sid not in listed:
-                    self.persons.put(sid, {"active": False})
                     self.users[sid].active = False
+                    if current["active"]:
+                        self.persons.put(sid, {"active": False})
 
     def _roles_of_row(
         self, row: Row, roles_of: dict[str, list[str]]
@@ -618,8 +621,8 @@ class _Importer:
             )
         if self.bundle.is_bulk("classes"):
             listed = self.bundle.all_ids["classes"]
-            for sid in self.classes.current:
-                if sid not in listed:
+            for sid, current in self.classes.current.items():
+                if sid not in listed and current["active"]:
                     self.classes.put(sid, {"active": False})
 
     def _missing_refs(

@@ -144,7 +144,7 @@ def _read_manifest(
     """Return the OneRoster version and the mode of each file."""
     if MANIFEST not in raw:
         # Without a manifest the bundle is OneRoster 1.0, whose files are bulk.
-        return "1.0", {name: BULK for name in SPECS}
+        return "1.0", {name: BULK for name in SPECS if f"{name}.csv" in raw}
     rows = _decode_rows(MANIFEST, raw[MANIFEST], fatal)
     if rows is None:
         return "", {}
