@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from tortoise import Tortoise
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.context import TortoiseContext
 from tortoise.migrations.api.migrate import migrate
 
@@ -16,10 +17,28 @@ logger = logging.getLogger(__name__)
 MODEL_MODULES = ["models.entities"]
 
 
+async def _keep_session_state(connection) -> None:
+    """Return a pooled PostgreSQL connection without asyncpg's reset query.
+
+    asyncpg's default reset sends one more statement (unlock advisory locks,
+    close cursors, unlisten, RESET ALL) after every query Tortoise makes. We
+    use none of those; an open transaction is still rolled back by asyncpg
+    before this hook runs.
+    """
+
+
+def _connection(db_url: str) -> str | dict[str, Any]:
+    if not db_url.startswith(("postgres://", "asyncpg://")):
+        return db_url
+    connection = expand_db_url(db_url)
+    connection["credentials"]["reset"] = _keep_session_state
+    return connection
+
+
 def tortoise_config(db_url: str) -> dict[str, Any]:
     """Return Tortoise's configuration for one database URL."""
     return {
-        "connections": {"default": db_url},
+        "connections": {"default": _connection(db_url)},
         "apps": {
             "models": {
                 "models": MODEL_MODULES,

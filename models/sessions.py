@@ -8,8 +8,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from models import sql
 from models.access import utcnow
 from models.entities import Person, Session
+from models.sql import model_from_row
 
 COOKIE_NAME = "__Host-sid"
 IDLE_TIMEOUT = timedelta(minutes=30)
@@ -50,27 +52,46 @@ def expired(row: Session, now: datetime) -> bool:
     )
 
 
+# The session and its person in one row; a test holds the column lists to
+# the models.
+SESSION_SQL = (
+    "SELECT x.id AS x_id, x.token_hash AS x_token_hash, x.csrf_token AS x_csrf_token,"
+    " x.created_at AS x_created_at, x.last_seen_at AS x_last_seen_at,"
+    " x.student_id AS x_student_id, x.user_agent AS x_user_agent,"
+    " x.person_id AS x_person_id,"
+    " p.id AS p_id, p.school_id AS p_school_id, p.email AS p_email,"
+    " p.given_name AS p_given_name, p.family_name AS p_family_name,"
+    " p.language AS p_language, p.staff_role AS p_staff_role,"
+    " p.password_hash AS p_password_hash, p.can_sign_in AS p_can_sign_in,"
+    " p.totp_secret AS p_totp_secret, p.totp_enabled AS p_totp_enabled,"
+    " p.require_2fa AS p_require_2fa, p.last_sign_in_at AS p_last_sign_in_at,"
+    " p.sourced_id AS p_sourced_id, p.oneroster_role AS p_oneroster_role,"
+    " p.active AS p_active, p.staff_locked AS p_staff_locked,"
+    " p.created_at AS p_created_at, p.updated_at AS p_updated_at"
+    " FROM session x JOIN person p ON p.id = x.person_id"
+    " WHERE x.token_hash = ?"
+)
+
+
 async def load_session(
     token: str | None, *, touch: bool = True
 ) -> ActiveSession | None:
     """Return the live session for a cookie token, ending it when it expired."""
     if not token or len(token) > 100:
         return None
-    row = (
-        await Session.filter(token_hash=token_hash(token))
-        .select_related("person")
-        .first()
-    )
-    if row is None:
+    rows = await sql.fetch(SESSION_SQL, token_hash(token))
+    if not rows:
         return None
+    row = model_from_row(Session, rows[0], "x")
+    person = model_from_row(Person, rows[0], "p")
     now = utcnow()
-    if expired(row, now) or not row.person.active or not row.person.can_sign_in:
+    if expired(row, now) or not person.active or not person.can_sign_in:
         await Session.filter(id=row.id).delete()
         return None
     if touch and now - row.last_seen_at > TOUCH_INTERVAL:
         await Session.filter(id=row.id).update(last_seen_at=now)
         row.last_seen_at = now
-    return ActiveSession(row=row, person=row.person)
+    return ActiveSession(row=row, person=person)
 
 
 async def end_session(token: str | None) -> None:

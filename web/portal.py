@@ -45,9 +45,8 @@ async def _view_or_404(student_id: int):
 async def student(student_id: int):
     """Show the welcome page for one child: the sections this person may see."""
     view = await _view_or_404(student_id)
-    children = await linked_students(g.person.id)
     return await render(
-        "portal/welcome.html", view=view, children=children, section=None
+        "portal/welcome.html", view=view, children=view.children, section=None
     )
 
 
@@ -68,8 +67,7 @@ async def section(student_id: int, section: str):
     context = dict(view=view, section=section, page=page, details=details)
     if wants_fragment():
         return await render("portal/partials/records.html", **context)
-    children = await linked_students(g.person.id)
-    return await render("portal/section.html", children=children, **context)
+    return await render("portal/section.html", children=view.children, **context)
 
 
 @bp.get("/students/<int:student_id>/documents/<int:document_id>")

@@ -112,7 +112,7 @@ async def check_csrf() -> None:
         abort(403)
 
 
-def set_security_headers(response: Response) -> Response:
+async def set_security_headers(response: Response) -> Response:
     """Add the baseline's headers; nothing dynamic is cached by the browser."""
     headers = response.headers
     headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)

@@ -2,6 +2,8 @@
 
 from datetime import UTC, date, datetime
 
+import pytest
+
 from models.access import portal_view
 from models.entities import CARER, SELF
 from tests.factories import approve, link, make_person, make_school, make_student
@@ -44,3 +46,45 @@ async def test_student_over_16_sees_everything(database):
     view = await portal_view(me.id, kid.id, NOW)
 
     assert view.sections == tuple(school.sections_in_use())
+
+
+@pytest.mark.parametrize(
+    ("statement", "model", "alias"),
+    [
+        ("models.access.VIEW_SQL", "Student", "s"),
+        ("models.access.VIEW_SQL", "School", "c"),
+        ("models.sessions.SESSION_SQL", "Session", "x"),
+        ("models.sessions.SESSION_SQL", "Person", "p"),
+    ],
+)
+def test_hand_written_statements_read_every_column(database, statement, model, alias):
+    import importlib
+
+    from models import entities
+
+    module, _, name = statement.rpartition(".")
+    text = getattr(importlib.import_module(module), name)
+    columns = getattr(entities, model)._meta.fields_db_projection.values()
+
+    assert "school_id" in columns or model in ("Session", "School")
+    for column in columns:
+        assert f" {alias}.{column} AS {alias}_{column}" in text, column
+
+
+async def test_children_for_the_switcher_come_with_the_view(database):
+    school = await make_school()
+    anna = await make_student(school, given_name="Anna")
+    daan = await make_student(school, given_name="Daan")
+    hidden = await make_student(school, given_name="Zoë")
+    parent = await make_person(school)
+    await link(parent, daan)
+    await link(parent, anna)
+    await link(parent, hidden, authorised=False)
+
+    view = await portal_view(parent.id, daan.id, NOW)
+
+    assert [(c.id, c.given_name) for c in view.children] == [
+        (anna.id, "Anna"),
+        (daan.id, "Daan"),
+    ]
+    assert view.student.name == daan.name and view.student.school_id == school.id
