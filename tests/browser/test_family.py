@@ -1,0 +1,139 @@
+"""A parent on a phone: sign in, read, switch child, page through, sign out."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from models.demo import MANY_RESULTS
+from tests.browser.conftest import records, sign_in, sign_out
+
+pytestmark = pytest.mark.browser
+
+PAGE_SIZE = 50
+
+
+async def test_guardian_reads_both_children_through_the_menu(page, demo):
+    await sign_in(page, demo, demo.account("guardian (2 children)"))
+
+    # The welcome page of the first child lists the sections.
+    assert re.search(r"/students/\d+/$", page.url), page.url
+    sections = page.locator("main ul.sections")
+    await sections.get_by_role("link", name="Verzuim", exact=True).wait_for()
+    await sections.get_by_role("link", name="Resultaten", exact=True).wait_for()
+    first_child = (await page.locator("h1.student-name").inner_text()).strip()
+
+    # On a phone the menu folds behind its button; the button opens it.
+    menu = page.locator("details.menu")
+    menu_link = menu.get_by_role("link", name="Verzuim", exact=True)
+    assert not await menu_link.is_visible()
+    await menu.get_by_text("Menu", exact=True).click()
+    assert await menu_link.is_visible()
+    async with page.expect_navigation():
+        await menu_link.click()
+    assert page.url.endswith("/absence")
+    assert await page.locator("main h2").first.inner_text() == "Verzuim"
+    assert await records(page) > 0
+    current = page.locator('details.menu a[aria-current="page"]')
+    assert await current.text_content() == "Verzuim"
+
+    # The switcher shows the other child.
+    switcher = page.locator("nav.switcher")
+    other = switcher.locator("a:not([aria-current])")
+    assert await other.count() == 1
+    other_name = (await other.inner_text()).strip()
+    async with page.expect_navigation():
+        await other.click()
+    shown = (await page.locator("h1.student-name").inner_text()).strip()
+    assert shown != first_child
+    assert shown.startswith(other_name + " ")
+    current = switcher.locator('a[aria-current="page"]')
+    assert (await current.inner_text()).strip() == other_name
+
+
+async def test_results_page_with_htmx_then_sign_out_and_back(page, demo):
+    # The two-guardian family's child has MANY_RESULTS results (models/demo.py).
+    await sign_in(page, demo, demo.account("guardian 1 of 2"))
+    child = (await page.locator("h1.student-name").inner_text()).strip()
+    async with page.expect_navigation():
+        await (
+            page.locator("main ul.sections")
+            .get_by_role("link", name="Resultaten", exact=True)
+            .click()
+        )
+    section_url = page.url
+    assert await records(page) == PAGE_SIZE
+    first_record = (await page.locator("#records li.record").first.inner_text())[:40]
+
+    # "Ouder" swaps the list in place: no new document, an htmx request,
+    # and the address bar follows.
+    await page.evaluate("window.sameDocument = true")
+    fragment_requests = []
+    page.on(
+        "request",
+        lambda request: fragment_requests.append(request.headers.get("hx-request")),
+    )
+    pager = page.locator("nav.pager")
+    await pager.get_by_role("link", name="Ouder", exact=True).click()
+    await page.wait_for_url(section_url + "?page=2")
+    await pager.get_by_text("Pagina 2", exact=True).wait_for()
+    assert await page.evaluate("window.sameDocument === true")
+    assert fragment_requests == ["true"]
+    assert await records(page) == MANY_RESULTS - PAGE_SIZE
+    assert await page.locator("details.menu").count() == 1  # the page around stays
+    assert await page.locator("#records").count() == 1
+
+    # Back to the newer page the same way.
+    await pager.get_by_role("link", name="Nieuwer", exact=True).click()
+    await page.wait_for_url(section_url + "?page=1")
+    await pager.get_by_text("Pagina 1", exact=True).wait_for()
+    assert await records(page) == PAGE_SIZE
+    assert await page.evaluate("window.sameDocument === true")
+
+    # A pushed address opened by itself is a whole page.
+    await page.reload()
+    assert await page.locator("h1.student-name").inner_text() == child
+    assert await records(page) == PAGE_SIZE
+
+    await sign_out(page)
+    assert page.url == demo.url + "/login"
+    await page.locator("#password").wait_for()
+
+    # Back shows nothing of the child, and a reload is the sign-in page.
+    await page.go_back()
+    await page.wait_for_load_state()
+    body = await page.locator("body").inner_text()
+    assert child not in body
+    assert first_record not in body
+    assert await records(page) == 0
+    await page.reload()
+    assert page.url == demo.url + "/login"
+    body = await page.locator("body").inner_text()
+    assert child not in body
+    await page.locator("#password").wait_for()
+
+
+async def test_language_switch_follows_the_person(page, new_context, demo):
+    account = demo.account("guardian of a 16+ student")
+    await sign_in(page, demo, account)
+    account_nav = page.locator("nav.account")
+    assert "Afmelden" in await account_nav.inner_text()
+
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="English", exact=True).click()
+    assert "Sign out" in await account_nav.inner_text()
+    sections = page.locator("main ul.sections")
+    assert "Results" in await sections.inner_text()
+    assert await page.locator("html").get_attribute("lang") == "en"
+
+    # The choice is the person's, not only this browser's.
+    elsewhere = await (await new_context()).new_page()
+    await sign_in(elsewhere, demo, account)
+    assert "Sign out" in await elsewhere.locator("nav.account").inner_text()
+
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="Nederlands", exact=True).click()
+    assert "Afmelden" in await account_nav.inner_text()
+    assert "Resultaten" in await sections.inner_text()
+    assert await page.locator("html").get_attribute("lang") == "nl"
