@@ -9,7 +9,7 @@ loader, globals and the context Quart would give them.
 from __future__ import annotations
 
 from jinja2 import Environment, select_autoescape
-from quart import Quart, current_app
+from quart import Quart, current_app, g, request
 
 from web.i18n import gettext, ngettext
 
@@ -32,8 +32,13 @@ def setup_rendering(app: Quart) -> None:
 
 
 async def render(template_name: str, **context) -> str:
-    """Render a template with the request's context (g, request, url_for)."""
-    app = current_app
-    await app.update_template_context(context)
-    env: Environment = app.extensions["plain_jinja"]
+    """Render a template with the request's ``g`` and ``request``.
+
+    Quart's own context processor is synchronous, so Quart would run it in a
+    worker thread for every page; the two names it adds that our templates
+    use are set here instead (``url_for`` is a global).
+    """
+    env: Environment = current_app.extensions["plain_jinja"]
+    context.setdefault("g", g)
+    context.setdefault("request", request)
     return env.get_template(template_name).render(context)
