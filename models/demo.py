@@ -268,9 +268,9 @@ ABSENCE_REASONS = (
     ("absent", "Tandarts", True, "3e uur"),
     ("absent", "Familieomstandigheden", True, "Hele dag"),
     ("absent", "Ongeoorloofd afwezig", False, "5e uur"),
-    ("late", "Te laat: trein vertraagd", True, "1e uur"),
-    ("late", "Te laat: verslapen", False, "1e uur"),
-    ("late", "Te laat: fietsband lek", True, "1e uur"),
+    ("late", "Trein vertraagd", True, "1e uur"),
+    ("late", "Verslapen", False, "1e uur"),
+    ("late", "Fietsband lek", True, "1e uur"),
 )
 NOTES = (
     ("Huiswerk niet gemaakt", "Afgesproken dat het huiswerk morgen in orde is."),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from quart import Blueprint, abort, g, redirect, request, url_for
 
 from models.access import linked_students, portal_view, utcnow
@@ -16,6 +18,7 @@ from web.rendering import render
 from web.security import signed_in, wants_fragment
 
 bp = Blueprint("portal", __name__)
+security_log = logging.getLogger("inzage.security")
 
 
 @bp.get("/")
@@ -36,6 +39,9 @@ async def _view_or_404(student_id: int):
     # even reveal that the student exists.
     view = await portal_view(g.person.id, student_id, utcnow())
     if view is None:
+        security_log.info(
+            "portal access refused person=%s student=%s", g.person.id, student_id
+        )
         abort(404)
     return view
 
@@ -56,6 +62,12 @@ async def section(student_id: int, section: str):
     """Show one section's records, newest first, 50 to a page."""
     view = await _view_or_404(student_id)
     if not view.sees(section):
+        security_log.info(
+            "portal access refused person=%s student=%s section=%s",
+            g.person.id,
+            student_id,
+            section[:20],
+        )
         abort(404)
     number = page_number(request.args.get("page"))
     if section == "personal":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from quart import Blueprint, abort, g, request
 
 from models.access import staff_student, staff_students_query
@@ -17,6 +19,7 @@ from web.rendering import render
 from web.security import staff_only, wants_fragment
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
+security_log = logging.getLogger("inzage.security")
 
 
 def _role() -> str:
@@ -38,6 +41,9 @@ async def students():
 async def _student_or_404(student_id: int):
     student = await staff_student(g.person, student_id)
     if student is None:
+        security_log.info(
+            "staff access refused person=%s student=%s", g.person.id, student_id
+        )
         abort(404)
     return student
 

@@ -256,3 +256,21 @@ async def test_staff_who_is_also_guardian_has_both_parts(database, sign_in):
         "role", flat=True
     )
     assert roles == ["guardian"]
+
+
+async def test_refused_access_is_written_to_the_security_log(family, sign_in, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="inzage.security")
+    client = await sign_in(family["carer"])
+
+    await client.get(f"/students/{family['other'].id}/")
+    await client.get(f"/students/{family['kid'].id}/results")
+
+    refusals = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert refusals == [
+        f"portal access refused person={family['carer'].id} "
+        f"student={family['other'].id}",
+        f"portal access refused person={family['carer'].id} "
+        f"student={family['kid'].id} section=results",
+    ]
