@@ -240,6 +240,8 @@ class Result(Model):
     sourced_id = fields.CharField(max_length=255, null=True)
     line_item_sourced_id = fields.CharField(max_length=255, null=True)
     school = fields.ForeignKeyField("models.School", related_name="results", null=True)
+    # False once withdrawn (OneRoster tobedeleted); the portal no longer shows it.
+    active = fields.BooleanField(default=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

@@ -46,8 +46,9 @@ def page_number(raw: str | None) -> int:
 SECTION_SQL: dict[str, str] = {
     "absence": "SELECT id, date, period, kind, reason, authorised FROM absence"
     " WHERE student_id = ? ORDER BY date DESC, id DESC LIMIT ? OFFSET ?",
+    # Withdrawn results (OneRoster tobedeleted) stay in the table, inactive.
     "results": "SELECT id, date, subject, title, period, score, comment FROM result"
-    " WHERE student_id = ? ORDER BY date DESC, id DESC LIMIT ? OFFSET ?",
+    " WHERE student_id = ? AND active = ? ORDER BY date DESC, id DESC LIMIT ? OFFSET ?",
     "tests": "SELECT id, date, test_name, part, score, level FROM test_score"
     " WHERE student_id = ? ORDER BY date DESC, id DESC LIMIT ? OFFSET ?",
     "documents": "SELECT id, date, title, filename FROM document"
@@ -64,6 +65,10 @@ async def section_page(student_id: int, section: str, number: int) -> Page:
     if section in RECORD_SECTIONS:
         rows = await sql.fetch(
             SECTION_SQL["record"], student_id, section, PAGE_SIZE + 1, offset
+        )
+    elif section == "results":
+        rows = await sql.fetch(
+            SECTION_SQL["results"], student_id, True, PAGE_SIZE + 1, offset
         )
     elif section in SECTION_SQL:
         rows = await sql.fetch(SECTION_SQL[section], student_id, PAGE_SIZE + 1, offset)

@@ -79,6 +79,7 @@ RESULT_FIELDS = (
     "weight",
     "comment",
     "line_item_sourced_id",
+    "active",
 )
 
 
@@ -842,53 +843,100 @@ class _Importer:
                 "due": row.get("dueDate"),
                 "line": row.line,
             }
+        if self.bundle.is_bulk("lineItems"):
+            # A line item that a bulk file no longer lists is withdrawn too.
+            listed = self.bundle.all_ids["lineItems"]
+            self.withdrawn_items.update(sid for sid in items if sid not in listed)
         return items
 
     def _results(self) -> None:
-        """Turn results rows into Result rows with their line item's details."""
+        """Turn results rows into Result rows with their line item's details.
+
+        A result is withdrawn (active=False, kept as a tombstone) when a delta
+        marks it tobedeleted, when a bulk results file no longer lists it, or
+        when its line item is withdrawn; a later active row brings it back.
+        """
         items = self._line_items()
+        withdrawn_items = self.withdrawn_items
+        withdrawn_rows = 0  # rows marked tobedeleted that withdrew a result
+        by_item: dict[str, int] = defaultdict(int)
         for row in self.bundle.rows("results"):
-            values = self._result(row, items)
-            if values is not None:
-                self.results.put(
-                    row.sourced_id,
-                    values,
-                    on_create={
-                        "sourced_id": row.sourced_id,
-                    },
-                )
-        listed = self.bundle.all_ids.get("results", set())
-        for sid, current in self.results.current.items():
-            item = items.get(current["line_item_sourced_id"])
-            if sid in listed or item is None or "line" not in item:
+            sid = row.sourced_id
+            current = self.results.current.get(sid)
+            if row.status == TOBEDELETED:
+                # Withdrawing what was never imported changes nothing.
+                if current is not None:
+                    withdrawn_rows += 1 if current["active"] else 0
+                    self.results.put(sid, {"active": False})
                 continue
-            # A line item renamed or moved: its earlier results follow it.
-            self.results.put(
-                sid, {k: item[k] for k in ("subject", "title", "period", "weight")}
-            )
-        # Result has no active flag yet, so a withdrawn result stays; say so.
-        kept = [sid for sid in self.results.current if sid not in listed]
-        if self.bundle.is_bulk("results") and kept:
+            values = self._result(row, items)
+            if values is None:
+                continue
+            if values["line_item_sourced_id"] in withdrawn_items:
+                if current is None:
+                    continue  # a result of a withdrawn line item is not added
+                values["active"] = False
+                if current["active"]:
+                    by_item[values["line_item_sourced_id"]] += 1
+            self.results.put(sid, values, on_create={"sourced_id": sid})
+
+        listed = self.bundle.all_ids.get("results", set())
+        bulk = self.bundle.is_bulk("results")
+        missing = 0
+        for sid, current in self.results.current.items():
+            if sid in self.results.touched:
+                continue  # its row in this bundle was applied above
+            values: dict[str, Any] = {}
+            item_sid = current["line_item_sourced_id"]
+            item = items.get(item_sid)
+            if sid not in listed and item is not None and "line" in item:
+                # A line item renamed or moved: its earlier results follow it.
+                values = {k: item[k] for k in ("subject", "title", "period", "weight")}
+            if current["active"] and item_sid in withdrawn_items:
+                values["active"] = False
+                by_item[item_sid] += 1
+            elif current["active"] and bulk and sid not in listed:
+                values["active"] = False
+                missing += 1
+            if values:
+                self.results.put(sid, values)
+
+        if withdrawn_rows:
             self.report.problem(
                 "results.csv",
                 1,
-                f"{len(kept)} earlier result(s) are missing from this bulk file; "
-                "results cannot be withdrawn yet, so they are kept",
+                f"{withdrawn_rows} result(s) marked tobedeleted are withdrawn; "
+                "they are no longer shown",
                 skip=False,
             )
-        for sid in sorted(self.withdrawn_items):
+        if missing:
+            self.report.problem(
+                "results.csv",
+                1,
+                f"{missing} earlier result(s) are missing from this bulk file; "
+                "they are withdrawn and no longer shown",
+                skip=False,
+            )
+        for sid in sorted(withdrawn_items):
+            item = items[sid]
+            if "line" in item:
+                where, why = item["line"], "is withdrawn"
+            elif by_item[sid]:
+                where, why = 1, "is missing from this bulk file"
+            else:
+                continue  # withdrawn by an earlier import
             self.report.problem(
                 "lineItems.csv",
-                items[sid]["line"],
-                f"line item {sid} is withdrawn, but results cannot be withdrawn "
-                "yet; its results are kept",
+                where,
+                f"line item {sid} {why}; {by_item[sid]} of its result(s) are "
+                "withdrawn with it and no longer shown",
                 skip=False,
             )
 
     def _result(
         self, row: Row, items: dict[str, dict[str, Any]]
     ) -> dict[str, Any] | None:
-        """Check one results row; None (reported) when it is skipped."""
+        """Check one active results row; None (reported) when it is skipped."""
         item_sid = row.get("lineItemSourcedId")
         student_sid = row.get("studentSourcedId")
         item = items.get(item_sid)
@@ -897,8 +945,6 @@ class _Importer:
             reason = f"line item {item_sid} is in neither the bundle nor the database"
         elif student_sid not in self.student_id:
             reason = f"student {student_sid} is in neither the bundle nor the database"
-        elif row.status == TOBEDELETED:
-            reason = "the result is withdrawn, but results cannot be withdrawn yet"
         elif row.get("score") and _float(row.get("score")) is None:
             reason = f"score {row.get('score')!r} is not a number"
         elif not (row.get("scoreDate") or item["due"]):
@@ -916,6 +962,7 @@ class _Importer:
             "weight": item["weight"],
             "comment": row.get("comment"),
             "line_item_sourced_id": item_sid,
+            "active": True,
         }
 
 

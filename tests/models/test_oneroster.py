@@ -468,6 +468,113 @@ async def test_gradebook_results(database):
     ]
 
 
+async def results_state() -> dict[str, bool]:
+    return dict(await Result.all().values_list("sourced_id", "active"))
+
+
+def drop_line(path: Path, start: str) -> None:
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [line for line in lines if not line.startswith(start)]
+    assert len(kept) == len(lines) - 1
+    path.write_text("".join(kept), encoding="utf-8")
+
+
+def gradebook_without_r1(tmp_path: Path) -> Path:
+    bundle = copy_bundle(FIXTURES / "gradebook", tmp_path)
+    drop_line(bundle / "results.csv", "r-1,")
+    return bundle
+
+
+async def test_delta_tobedeleted_withdraws_results(database):
+    await import_bundle(FIXTURES / "gradebook", "CL")
+
+    report = await import_bundle(FIXTURES / "gradebook-delta", "CL")
+
+    # r-2 is marked tobedeleted; r-3 belongs to the withdrawn line item li-2;
+    # r-9 was never imported, so withdrawing it adds nothing.
+    assert await results_state() == {"r-1": True, "r-2": False, "r-3": False}
+    assert report.lines() == [
+        "results.csv line 1: 1 result(s) marked tobedeleted are withdrawn; "
+        "they are no longer shown",
+        "lineItems.csv line 2: line item li-2 is withdrawn; 1 of its result(s) "
+        "are withdrawn with it and no longer shown",
+        "results: added 0, changed 2, unchanged 0",
+        "Added 0, changed 2, unchanged 0, skipped 0.",
+    ]
+    assert not any("cannot be withdrawn" in line for line in report.lines())
+    withdrawn = await Result.get(sourced_id="r-2")
+    assert (withdrawn.score, withdrawn.subject) == ("6.8", "Engels 3H")
+
+
+async def test_bulk_file_withdraws_results_it_no_longer_lists(database, tmp_path):
+    await import_bundle(FIXTURES / "gradebook", "CL")
+
+    report = await import_bundle(gradebook_without_r1(tmp_path), "CL")
+
+    assert await results_state() == {"r-1": False, "r-2": True, "r-3": True}
+    assert (
+        "results.csv line 1: 1 earlier result(s) are missing from this bulk file; "
+        "they are withdrawn and no longer shown"
+    ) in report.lines()
+    assert "results: added 0, changed 1, unchanged 2" in report.lines()
+
+
+async def test_bulk_file_withdraws_results_of_a_line_item_it_drops(database, tmp_path):
+    await import_bundle(FIXTURES / "gradebook", "CL")
+    bundle = copy_bundle(FIXTURES / "gradebook", tmp_path)
+    drop_line(bundle / "lineItems.csv", "li-2,")
+
+    report = await import_bundle(bundle, "CL")
+
+    assert await results_state() == {"r-1": True, "r-2": True, "r-3": False}
+    assert (
+        "lineItems.csv line 1: line item li-2 is missing from this bulk file; "
+        "1 of its result(s) are withdrawn with it and no longer shown"
+    ) in report.lines()
+
+
+async def test_withdrawn_results_return_when_they_reappear(database, tmp_path):
+    await import_bundle(FIXTURES / "gradebook", "CL")
+    await import_bundle(gradebook_without_r1(tmp_path / "bulk"), "CL")
+    await import_bundle(FIXTURES / "gradebook-delta", "CL")
+    assert await results_state() == {"r-1": False, "r-2": False, "r-3": False}
+    delta = copy_bundle(FIXTURES / "gradebook-delta", tmp_path / "delta")
+    edit(delta / "lineItems.csv", "li-2,tobedeleted,", "li-2,active,")
+    edit(delta / "results.csv", "r-2,tobedeleted,", "r-2,active,")
+
+    in_delta = await import_bundle(delta, "CL")
+
+    # A delta row marked active brings r-2 back; r-1 and r-3 have no row.
+    assert await results_state() == {"r-1": False, "r-2": True, "r-3": False}
+    assert "results: added 0, changed 1, unchanged 1" in in_delta.lines()
+
+    in_bulk = await import_bundle(FIXTURES / "gradebook", "CL")
+
+    assert await results_state() == {"r-1": True, "r-2": True, "r-3": True}
+    assert "results: added 0, changed 2, unchanged 1" in in_bulk.lines()
+    assert await Result.all().count() == 3
+
+
+@pytest.mark.parametrize("withdrawal", ["delta", "bulk"])
+async def test_second_withdrawal_changes_nothing(database, tmp_path, withdrawal):
+    await import_bundle(FIXTURES / "gradebook", "CL")
+    if withdrawal == "delta":
+        bundle = FIXTURES / "gradebook-delta"
+    else:
+        bundle = gradebook_without_r1(tmp_path)
+    await import_bundle(bundle, "CL")
+    assert False in (await results_state()).values()
+    before = await dump()
+
+    second = await import_bundle(bundle, "CL")
+
+    assert await dump() == before
+    assert (second.added, second.changed) == (0, 0)
+    assert "Nothing changed" in "\n".join(second.lines())
+    assert not any("earlier result(s)" in line for line in second.lines())
+    assert not any("marked tobedeleted" in line for line in second.lines())
+
+
 # -- staff edits -----------------------------------------------------------------
 
 

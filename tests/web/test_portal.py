@@ -274,3 +274,23 @@ async def test_refused_access_is_written_to_the_security_log(family, sign_in, ca
         f"portal access refused person={family['carer'].id} "
         f"student={family['kid'].id} section=results",
     ]
+
+
+async def test_withdrawn_result_is_not_shown_to_the_guardian(family, sign_in):
+    kid = family["kid"]
+    await Result.create(
+        student=kid,
+        date=date(2026, 10, 2),
+        subject="Aardrijkskunde",
+        score="3,2",
+        sourced_id="r-withdrawn",
+        active=False,
+    )
+    client = await sign_in(family["g1"])
+
+    page = await client.get(f"/students/{kid.id}/results")
+
+    body = await page.get_data(True)
+    assert page.status_code == 200
+    assert "Rekenen" in body and "7,5" in body
+    assert "Aardrijkskunde" not in body and "3,2" not in body
