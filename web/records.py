@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 
 from quart import abort, current_app, send_file
 
@@ -74,9 +75,12 @@ async def section_page(student_id: int, section: str, number: int) -> Page:
         rows = await sql.fetch(SECTION_SQL[section], student_id, PAGE_SIZE + 1, offset)
     else:
         return Page([], 1, False)
-    for row in rows:
-        row["date"] = sql.as_date(row["date"])
-    return Page(rows[:PAGE_SIZE], number, len(rows) > PAGE_SIZE)
+    # Attribute access is Jinja's fast path; on a dict it first fails, then
+    # falls back to item access, for every field of every row.
+    items = [SimpleNamespace(**row) for row in rows[:PAGE_SIZE]]
+    for item in items:
+        item.date = sql.as_date(item.date)
+    return Page(items, number, len(rows) > PAGE_SIZE)
 
 
 async def personal_details(student: Student) -> dict:
