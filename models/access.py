@@ -194,6 +194,7 @@ VIEW_SQL = (
     " c.sections AS c_sections,"
     " c.guardian_sections_until_18 AS c_guardian_sections_until_18,"
     " c.require_2fa AS c_require_2fa, c.sourced_id AS c_sourced_id,"
+    " c.api_key_hash AS c_api_key_hash,"
     " c.created_at AS c_created_at"
     " FROM relation r"
     " JOIN student s ON s.id = r.student_id"

@@ -41,6 +41,8 @@ class School(Model):
     guardian_sections_until_18 = fields.JSONField(default=list)
     require_2fa = fields.BooleanField(default=False)
     sourced_id = fields.CharField(max_length=255, null=True)
+    # The school systems' key for the messages API, stored hashed.
+    api_key_hash = fields.CharField(max_length=64, null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -66,7 +68,12 @@ class Person(Model):
     totp_secret = fields.CharField(max_length=255, null=True)
     totp_enabled = fields.BooleanField(default=False)
     require_2fa = fields.BooleanField(default=False)
+    # The last TOTP time step accepted; a code is accepted once (RFC 6238).
+    totp_last_step = fields.BigIntField(null=True)
     last_sign_in_at = fields.DatetimeField(null=True)
+    password_changed_at = fields.DatetimeField(null=True)
+    # When the last "there are new messages" e-mail went out (throttling).
+    last_notice_at = fields.DatetimeField(null=True)
     sourced_id = fields.CharField(max_length=255, null=True)
     oneroster_role = fields.CharField(max_length=64, null=True)
     active = fields.BooleanField(default=True)
@@ -293,6 +300,12 @@ class Session(Model):
     last_seen_at = fields.DatetimeField()
     student_id = fields.IntField(null=True)  # the child selected in the portal
     user_agent = fields.CharField(max_length=300, default="")
+    # When the password (and code) were last given, for re-authentication.
+    authenticated_at = fields.DatetimeField(null=True)
+    # Signed in with the password, the two-factor code still to come.
+    pending_2fa = fields.BooleanField(default=False)
+    code_failures = fields.IntField(default=0)
+    next_code_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "session"
@@ -330,3 +343,155 @@ SECTION_MODELS: dict[str, type[Model]] = {
     "documents": Document,
 }
 RECORD_SECTIONS: tuple[str, ...] = ("reports", "meetings", "care", "notes")
+
+
+# ------------------------------------------------------------ accounts
+
+
+# An e-mail decided by a transaction; a job delivers it at least once. The
+# row is written in the same transaction as the change that causes it.
+class Outbox(Model):
+    id = fields.IntField(primary_key=True)
+    person = fields.ForeignKeyField(
+        "models.Person", related_name="outbox", null=True, on_delete=fields.SET_NULL
+    )
+    kind = fields.CharField(max_length=32)  # reset | invite | notice | ...
+    language = fields.CharField(max_length=5, default="nl")
+    payload = fields.JSONField(default=dict)
+    status = fields.CharField(max_length=16, default="pending")
+    attempts = fields.IntField(default=0)
+    created_at = fields.DatetimeField()
+    queued_at = fields.DatetimeField(null=True)
+    sent_at = fields.DatetimeField(null=True)
+    last_error = fields.CharField(max_length=300, default="")
+
+    class Meta:
+        table = "outbox"
+        indexes = (Index(fields=("status", "created_at")),)
+
+
+# A password link: only its hash is kept; the link itself is derived from the
+# server secret and the outbox row, so a resent e-mail carries the same link.
+class ResetLink(Model):
+    id = fields.IntField(primary_key=True)
+    person = fields.ForeignKeyField("models.Person", related_name="reset_links")
+    outbox = fields.ForeignKeyField(
+        "models.Outbox",
+        related_name="reset_links",
+        null=True,
+        on_delete=fields.SET_NULL,
+    )
+    token_hash = fields.CharField(max_length=64, null=True, unique=True)
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+    used_at = fields.DatetimeField(null=True)
+    voided = fields.BooleanField(default=False)
+
+    class Meta:
+        table = "reset_link"
+
+
+# One-time recovery codes for two-factor sign-in, stored hashed.
+class RecoveryCode(Model):
+    id = fields.IntField(primary_key=True)
+    person = fields.ForeignKeyField("models.Person", related_name="recovery_codes")
+    code_hash = fields.CharField(max_length=64)
+    used_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "recovery_code"
+        unique_together = (("person", "code_hash"),)
+
+
+# Failed attempts per key (an account or a client address) for throttling,
+# when Redis is not configured.
+class Throttle(Model):
+    id = fields.IntField(primary_key=True)
+    key = fields.CharField(max_length=200, unique=True)
+    failures = fields.IntField(default=0)
+    blocked_until = fields.DatetimeField(null=True)
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "throttle"
+
+
+# ------------------------------------------------------------ messages
+
+
+# A message in the Postkantoor; about one student (or general news).
+class Message(Model):
+    id = fields.IntField(primary_key=True)
+    school = fields.ForeignKeyField("models.School", related_name="messages")
+    sender = fields.ForeignKeyField(
+        "models.Person",
+        related_name="messages_sent",
+        null=True,
+        on_delete=fields.SET_NULL,
+    )
+    student = fields.ForeignKeyField(
+        "models.Student", related_name="messages", null=True
+    )
+    kind = fields.CharField(max_length=16)  # section | general | sharing
+    section = fields.CharField(max_length=16, null=True)
+    subject = fields.CharField(max_length=200)
+    body = fields.TextField()
+    created_at = fields.DatetimeField()
+    # Makes a double submission create one message.
+    idempotency_key = fields.CharField(max_length=100, null=True, unique=True)
+
+    class Meta:
+        table = "message"
+
+
+class MessageRecipient(Model):
+    id = fields.IntField(primary_key=True)
+    message = fields.ForeignKeyField("models.Message", related_name="recipients")
+    person = fields.ForeignKeyField("models.Person", related_name="inbox")
+    read_at = fields.DatetimeField(null=True)
+    deleted_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "message_recipient"
+        unique_together = (("message", "person"),)
+        indexes = (Index(fields=("person_id", "deleted_at", "read_at")),)
+
+
+# A person's choice per event: off, immediately, or in a daily summary.
+class NotificationSetting(Model):
+    id = fields.IntField(primary_key=True)
+    person = fields.ForeignKeyField(
+        "models.Person", related_name="notification_settings"
+    )
+    event = fields.CharField(max_length=32)
+    mode = fields.CharField(max_length=16)  # off | immediate | daily
+
+    class Meta:
+        table = "notification_setting"
+        unique_together = (("person", "event"),)
+
+
+# An event waiting for a person's e-mail (immediate or daily summary).
+class PendingNotice(Model):
+    id = fields.IntField(primary_key=True)
+    person = fields.ForeignKeyField("models.Person", related_name="pending_notices")
+    event = fields.CharField(max_length=32)
+    created_at = fields.DatetimeField()
+    sent_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "pending_notice"
+        indexes = (Index(fields=("person_id", "sent_at")),)
+
+
+# A notice about a student sent once (e.g. thirty days before 16, the birthday).
+class StudentNotice(Model):
+    id = fields.IntField(primary_key=True)
+    student = fields.ForeignKeyField("models.Student", related_name="notices")
+    kind = fields.CharField(max_length=32)
+    due_on = fields.DateField()
+    sent_at = fields.DatetimeField()
+
+    class Meta:
+        table = "student_notice"
+        unique_together = (("student", "kind", "due_on"),)
