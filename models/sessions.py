@@ -41,6 +41,7 @@ async def start_session(person: Person, user_agent: str = "") -> str:
         csrf_token=secrets.token_urlsafe(32),
         created_at=now,
         last_seen_at=now,
+        authenticated_at=now,
         user_agent=user_agent[:300],
     )
     return token

@@ -6,13 +6,13 @@ import logging
 
 from quart import Blueprint, g, redirect, request, url_for
 
-from models.access import utcnow
 from models.entities import Person, School
 from models.passwords import verify_password
-from models.sessions import COOKIE_NAME, end_session, start_session
+from models.sessions import COOKIE_NAME, end_session
 from web.i18n import LANGUAGES, gettext
 from web.rendering import render
 from web.security import same_site_path
+from web.twofactor import finish_password_step
 
 bp = Blueprint("auth", __name__)
 security_log = logging.getLogger("inzage.security")
@@ -69,16 +69,7 @@ async def sign_in_post():
         )
         return body, 400
 
-    # A new session id at sign-in: a token planted before cannot be reused.
-    await end_session(request.cookies.get(COOKIE_NAME))
-    token = await start_session(person, request.headers.get("User-Agent", ""))
-    await Person.filter(id=person.id).update(last_sign_in_at=utcnow())
-    security_log.info("sign-in person=%s", person.id)
-    response = redirect(url_for("portal.welcome"))
-    response.set_cookie(
-        COOKIE_NAME, token, secure=True, httponly=True, samesite="Lax", path="/"
-    )
-    return response
+    return await finish_password_step(person)
 
 
 @bp.post("/logout")
