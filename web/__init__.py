@@ -109,7 +109,9 @@ def _register_errors(app: Quart) -> None:
         async def error_page(error):
             fragment = wants_fragment()
             template = "errors/partial.html" if fragment else "errors/page.html"
-            return await render(template, status=status), status
+            reason = getattr(error, "description", None)
+            body = await render(template, status=status, reason=reason)
+            return body, status
 
         return error_page
 

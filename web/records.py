@@ -83,10 +83,21 @@ async def section_page(student_id: int, section: str, number: int) -> Page:
     return Page(items, number, len(rows) > PAGE_SIZE)
 
 
-async def personal_details(student: Student) -> dict:
-    """Return the student's particulars and the people the school linked."""
+async def personal_details(student: Student, *, every_relation: bool = False) -> dict:
+    """Return the student's particulars and the people the school linked.
+
+    The family sees the parents on record; staff see every relation.
+    """
+    kinds = (
+        ("guardian", "parent", "carer", "self")
+        if every_relation
+        else (
+            "guardian",
+            "parent",
+        )
+    )
     contacts = await Relation.filter(
-        student_id=student.id, active=True, kind__in=("guardian", "parent")
+        student_id=student.id, active=True, kind__in=kinds
     ).select_related("person")
     return {"student": student, "contacts": contacts}
 

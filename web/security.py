@@ -21,6 +21,9 @@ security_log = logging.getLogger("inzage.security")
 
 PRESESSION_COOKIE = "__Host-pre"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# The description of a 403 for a form without a valid token: its page asks the
+# person to reload, where a 403 for a missing right says they have no access.
+CSRF_REFUSED = "csrf"
 
 # Two years, subdomains included (SECURITY-BASELINE b1, OWASP HTTP headers).
 HSTS = "max-age=63072000; includeSubDomains"
@@ -112,7 +115,7 @@ async def check_csrf() -> None:
             request.endpoint,
             g.person.id if g.get("person") else None,
         )
-        abort(403)
+        abort(403, CSRF_REFUSED)
 
 
 async def set_security_headers(response: Response) -> Response:

@@ -6,8 +6,15 @@ import logging
 
 from quart import Blueprint, abort, g, request
 
-from models.access import staff_student, staff_students_query
+from models.access import (
+    age_on,
+    local_today,
+    staff_student,
+    staff_students_query,
+    utcnow,
+)
 from models.entities import SECTIONS
+from models.names import surname_key
 from web.records import (
     log_access,
     page_number,
@@ -30,11 +37,8 @@ def _role() -> str:
 @staff_only
 async def students():
     """List the students this staff member's role lets them see."""
-    rows = (
-        await staff_students_query(g.person)
-        .select_related("homeroom")
-        .order_by("family_name", "given_name", "id")
-    )
+    rows = await staff_students_query(g.person).select_related("homeroom")
+    rows.sort(key=lambda s: (surname_key(s.family_name), s.given_name, s.id))
     return await render("staff/students.html", students=rows)
 
 
@@ -53,11 +57,15 @@ async def _student_or_404(student_id: int):
 async def student(student_id: int):
     """Show a student's file: every section in use."""
     student = await _student_or_404(student_id)
+    details = await personal_details(student, every_relation=True)
+    today = local_today(utcnow(), student.school.timezone)
     return await render(
         "staff/student.html",
         student=student,
         sections=student.school.sections_in_use(),
         section=None,
+        contacts=details["contacts"],
+        age=age_on(student.birth_date, today),
     )
 
 

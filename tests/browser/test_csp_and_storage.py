@@ -42,7 +42,9 @@ async def _page_older(page) -> None:
     await page.evaluate("window.sameDocument = true")
     before = page.url.split("?")[0]
     await (
-        page.locator("nav.pager").get_by_role("link", name="Ouder", exact=True).click()
+        page.locator("nav.pager")
+        .get_by_role("link", name="Volgende pagina", exact=True)
+        .click()
     )
     await page.wait_for_url(before + "?page=2")
     await page.locator("nav.pager").get_by_text("Pagina 2", exact=True).wait_for()
@@ -114,7 +116,7 @@ async def test_no_history_cache_in_storage_and_no_tokens_in_urls(page, demo, wat
     await _visit(page, page.url + "results")
     section_url = page.url
     await _page_older(page)
-    await page.locator("nav.pager").get_by_role("link", name="Nieuwer").click()
+    await page.locator("nav.pager").get_by_role("link", name="Vorige pagina").click()
     await page.wait_for_url(section_url + "?page=1")
     # Back and forward through the pushed addresses, as a parent would.
     await page.go_back()

@@ -66,7 +66,7 @@ async def test_results_page_with_htmx_then_sign_out_and_back(page, demo):
     assert await records(page) == PAGE_SIZE
     first_record = (await page.locator("#records li.record").first.inner_text())[:40]
 
-    # "Ouder" swaps the list in place: no new document, an htmx request,
+    # "Volgende pagina" swaps the list in place: no new document, an htmx request,
     # and the address bar follows.
     await page.evaluate("window.sameDocument = true")
     fragment_requests = []
@@ -75,7 +75,7 @@ async def test_results_page_with_htmx_then_sign_out_and_back(page, demo):
         lambda request: fragment_requests.append(request.headers.get("hx-request")),
     )
     pager = page.locator("nav.pager")
-    await pager.get_by_role("link", name="Ouder", exact=True).click()
+    await pager.get_by_role("link", name="Volgende pagina", exact=True).click()
     await page.wait_for_url(section_url + "?page=2")
     await pager.get_by_text("Pagina 2", exact=True).wait_for()
     assert await page.evaluate("window.sameDocument === true")
@@ -85,7 +85,7 @@ async def test_results_page_with_htmx_then_sign_out_and_back(page, demo):
     assert await page.locator("#records").count() == 1
 
     # Back to the newer page the same way.
-    await pager.get_by_role("link", name="Nieuwer", exact=True).click()
+    await pager.get_by_role("link", name="Vorige pagina", exact=True).click()
     await page.wait_for_url(section_url + "?page=1")
     await pager.get_by_text("Pagina 1", exact=True).wait_for()
     assert await records(page) == PAGE_SIZE
@@ -118,7 +118,7 @@ async def test_language_switch_follows_the_person(page, new_context, demo):
     account = demo.account("guardian of a 16+ student")
     await sign_in(page, demo, account)
     account_nav = page.locator("nav.account")
-    assert "Afmelden" in await account_nav.inner_text()
+    assert "Uitloggen" in await account_nav.inner_text()
 
     async with page.expect_navigation():
         await page.get_by_role("button", name="English", exact=True).click()
@@ -134,6 +134,6 @@ async def test_language_switch_follows_the_person(page, new_context, demo):
 
     async with page.expect_navigation():
         await page.get_by_role("button", name="Nederlands", exact=True).click()
-    assert "Afmelden" in await account_nav.inner_text()
+    assert "Uitloggen" in await account_nav.inner_text()
     assert "Resultaten" in await sections.inner_text()
     assert await page.locator("html").get_attribute("lang") == "nl"

@@ -294,3 +294,13 @@ async def test_withdrawn_result_is_not_shown_to_the_guardian(family, sign_in):
     assert page.status_code == 200
     assert "Rekenen" in body and "7,5" in body
     assert "Aardrijkskunde" not in body and "3,2" not in body
+
+
+async def test_403_for_a_missing_right_does_not_talk_about_forms(family, sign_in):
+    client = await sign_in(family["g1"])
+
+    staff_page = await (await client.get("/staff/")).get_data(True)
+    refused_form = await client.post("/language", form={"language": "en"})
+
+    assert "Geen toegang" in staff_page and "formulier" not in staff_page
+    assert "formulier" in await refused_form.get_data(True)

@@ -1,0 +1,16 @@
+"""Dutch names: sorting on the surname without its prefix (tussenvoegsel)."""
+
+from __future__ import annotations
+
+
+def surname_key(family_name: str) -> str:
+    """Return the part of a family name a Dutch list sorts on.
+
+    Prefixes are written in lower case before the surname ("de Wit",
+    "van den Berg", "el Amrani", "'t Hart"); the list sorts on "Wit", "Berg",
+    "Amrani", "Hart".
+    """
+    words = family_name.split()
+    while len(words) > 1 and (words[0].islower() or words[0].startswith("'")):
+        words.pop(0)
+    return " ".join(words).casefold()
