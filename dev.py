@@ -49,6 +49,10 @@ def main(argv: list[str]) -> int:
         command = [str(BIN / "inzage"), "demo", *argv[1:]]
     else:
         command = [str(BIN / "python"), "-m", "pytest", *argv[1:]]
+    if os.name == "posix":
+        # Become the command, so that a signal to this process (Ctrl+C, kill)
+        # reaches the server or pytest itself and nothing is left running.
+        os.execv(command[0], command)  # noqa: S606
     return subprocess.run(command).returncode  # noqa: S603
 
 

@@ -72,6 +72,7 @@ class Case:
     section: str
     approvals: tuple[tuple[str, str, str], ...]
     visible: bool
+    why: str = ""
 
     def persons(self) -> list[str]:
         """Return every person the row names: its guardians, then the others."""
@@ -195,6 +196,8 @@ def parse_case(row: dict[str | None, str | list[str] | None], label: str) -> Cas
         section=_check_section(cell["section"]),
         approvals=_parse_approvals(cell["approvals"], guardians),
         visible=visible,
+        # "why" is for people; a table without the column is still valid.
+        why=str(row.get("why") or "").strip(),
     )
     if case.born is not None and case.born > case.now_utc.date():
         raise InvalidCase("born is later than now_utc.")
@@ -330,7 +333,11 @@ async def _check_rows(
             await _empty_tables()
             passed, detail = await check_case(case)
             counts["passed" if passed else "failed"] += 1
-            print(f"PASS {label}" if passed else f"FAIL {label}: {detail}", file=out)
+            why = f" ({case.why})" if case.why else ""
+            if passed:
+                print(f"PASS {label}{why}", file=out)
+            else:
+                print(f"FAIL {label}: {detail}", file=out)
     return counts
 
 

@@ -18,6 +18,15 @@ from models.db import close_database, open_database
 from models.settings import Settings
 
 PG_URL = os.environ.get("INZAGE_TEST_DATABASE_URL", "").strip()
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def shared_dir() -> Path:
+    """Return the shared/ folder beside the repository, or INZAGE_SHARED_DIR."""
+    configured = os.environ.get("INZAGE_SHARED_DIR", "").strip()
+    if configured:
+        return Path(configured)
+    return (REPO_ROOT.parent / "shared").resolve()
 
 
 def _pg_admin_dsn(url: str) -> tuple[str, str]:

@@ -214,6 +214,7 @@ class _Importer:
             (o for o in orgs if code in (o.sourced_id, o.get("identifier"))),
             orgs[0] if orgs else None,
         )
+        self.report.school_created = code
         return await School.create(
             code=code,
             name=(chosen.get("name") if chosen else code)[:200] or code,

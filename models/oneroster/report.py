@@ -24,6 +24,9 @@ class Problem:
     reason: str
 
     def __str__(self) -> str:
+        # Line 0 is the bundle as a whole (a path that is not a bundle).
+        if self.line == 0:
+            return f"{self.file}: {self.reason}"
         return f"{self.file} line {self.line}: {self.reason}"
 
 
@@ -57,6 +60,8 @@ class ImportReport:
     )
     skipped: int = 0
     data_rows: int = 0
+    # The code of the school this import created, if it did.
+    school_created: str = ""
 
     def problem(self, file: str, line: int, reason: str, *, skip: bool = True):
         """Record a problem; ``skip`` says that the row was left out."""
@@ -91,6 +96,8 @@ class ImportReport:
             )
         elif self.added == 0 and self.changed == 0:
             out.append("Nothing changed: every imported record was already up to date.")
+        if self.school_created:
+            out.append(f"School {self.school_created} did not exist yet: created.")
         out.append(
             f"Added {self.added}, changed {self.changed}, "
             f"unchanged {self.unchanged}, skipped {self.skipped}."

@@ -13,18 +13,11 @@ import pytest
 
 from models.cases import run_case_table
 from models.entities import School
+from tests.conftest import shared_dir
 from tests.factories import make_school
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HEADER = "id,born,now_utc,guardians,viewer,section,approvals,visible,why\n"
-
-
-def shared_dir() -> Path:
-    """Return the shared/ folder beside the repository, or INZAGE_SHARED_DIR."""
-    configured = os.environ.get("INZAGE_SHARED_DIR", "").strip()
-    if configured:
-        return Path(configured)
-    return REPO_ROOT / ".." / "shared"
 
 
 SHARED_TABLE = shared_dir() / "cases" / "access-rules.csv"
@@ -33,6 +26,18 @@ SHARED_TABLE = shared_dir() / "cases" / "access-rules.csv"
 def _ids(path: Path) -> list[str]:
     with path.open(encoding="utf-8", newline="") as handle:
         return [row["id"] for row in csv.DictReader(handle)]
+
+
+def _whys(path: Path) -> list[str]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return [row["why"] for row in csv.DictReader(handle)]
+
+
+def _verdicts(lines: list[str]) -> list[str]:
+    """Drop the row's "why", which a passing line repeats in brackets."""
+    return [
+        line.split(" (", 1)[0] if line.startswith("PASS") else line for line in lines
+    ]
 
 
 def _write_table(tmp_path: Path, rows: list[str]) -> Path:
@@ -69,8 +74,11 @@ async def test_shared_table_passes_every_row(database):
 
     code, lines = await _run(SHARED_TABLE)
 
+    whys = _whys(SHARED_TABLE)
     assert len(ids) == 16
-    assert lines == [f"PASS {row_id}" for row_id in ids] + ["16 passed, 0 failed"]
+    assert lines == [
+        f"PASS {row_id} ({why})" for row_id, why in zip(ids, whys, strict=True)
+    ] + ["16 passed, 0 failed"]
     assert code == 0
 
 
@@ -116,7 +124,7 @@ async def test_edge_rows_pass(tmp_path):
     code, lines = await _run(table)
 
     expected = [f"PASS E{n:02d}" for n in range(1, len(EDGE_ROWS) + 1)]
-    assert lines == expected + [f"{len(EDGE_ROWS)} passed, 0 failed"]
+    assert _verdicts(lines) == expected + [f"{len(EDGE_ROWS)} passed, 0 failed"]
     assert code == 0
 
 
@@ -135,7 +143,7 @@ async def test_wrong_expectation_fails_and_says_why(tmp_path):
     assert lines == [
         "FAIL W01: expected yes, got no (age 12 on 2026-12-03 in Europe/Amsterdam; "
         "viewer carer (carer); deciders g1, g2; absence approved for carer by g2)",
-        "PASS W02",
+        "PASS W02 (right)",
         "1 passed, 1 failed",
     ]
     assert code == 1
@@ -210,7 +218,11 @@ async def test_invalid_row_says_why(tmp_path, row, reason):
 
     code, lines = await _run(table)
 
-    assert lines == [f"INVALID V: {reason}", "PASS OK", "1 passed, 0 failed, 1 invalid"]
+    assert _verdicts(lines) == [
+        f"INVALID V: {reason}",
+        "PASS OK",
+        "1 passed, 0 failed, 1 invalid",
+    ]
     assert code == 1
 
 

@@ -22,8 +22,9 @@ from models.entities import (
     Student,
 )
 from models.oneroster import ImportFailed, import_bundle
+from tests.conftest import shared_dir
 
-SHARED = Path("/work/shared/oneroster")
+SHARED = shared_dir() / "oneroster"
 EDFI_11 = SHARED / "edfi-lms-toolkit" / "v1.1"
 EDFI_10 = SHARED / "edfi-lms-toolkit" / "v1.0-no-manifest"
 EMPTY = SHARED / "nicelion-oneroster-mocker" / "classlink-empty-templates"
@@ -654,3 +655,11 @@ def test_cli_fails_on_a_broken_bundle(tmp_path):
         done.stderr
     )
     assert "Nothing was imported." in done.stderr
+
+
+async def test_the_report_says_when_the_import_created_the_school(database):
+    first = await import_bundle(EDFI_11, "NEWSCHOOL")
+    again = await import_bundle(EDFI_11, "NEWSCHOOL")
+
+    assert "School NEWSCHOOL did not exist yet: created." in first.lines()
+    assert not any("did not exist" in line for line in again.lines())
