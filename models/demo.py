@@ -259,9 +259,9 @@ SECONDARY_SUBJECTS = (
 SECONDARY_TASKS = (
     ("Proefwerk hoofdstuk {n}", 2.0), ("SO hoofdstuk {n}", 1.0),
     ("Praktische opdracht", 2.0), ("Mondelinge overhoring", 1.0),
-    ("Schoolexamen {n}", 3.0), ("Woordjestoets {n}", 1.0),
+    ("Toets hoofdstuk {n}", 2.0), ("Woordjestoets {n}", 1.0),
 )  # fmt: skip
-PRIMARY_TASKS = ("Methodetoets blok {n}", "Dictee {n}", "Werkstuk", "Presentatie")
+PRIMARY_TASKS = ("Methodetoets blok {n}", "Dictee week {n}", "Werkstuk", "Presentatie")
 ABSENCE_REASONS = (
     ("absent", "Ziek", True, "Hele dag"),
     ("absent", "Bezoek huisarts", True, "1e en 2e uur"),
@@ -351,7 +351,7 @@ class Story:
         span = max((end - start).days, 1)
         for _ in range(100):
             day = start + timedelta(days=self.rng.randrange(span))
-            summer = (day.month == 7 and day.day > 15) or day.month == 8
+            summer = (day.month == 7 and day.day > 3) or day.month == 8
             if day.weekday() < 5 and not summer:
                 return day
         return start
@@ -504,6 +504,18 @@ def _grade(rng: random.Random) -> str:
     return f"{value:.1f}".replace(".", ",")
 
 
+def _comment(rng: random.Random, score: str, primary: bool) -> str:
+    """Return a teacher's remark that fits the grade, or none."""
+    value = float(score.replace(",", "."))
+    if value >= 7.5:
+        return rng.choice(("", "Goed gedaan!", "Mooi werk."))
+    if value < 5.5 and not primary:
+        return rng.choice(("", "Herkansing mogelijk.", "Bespreek dit met je docent."))
+    if value < 5.5:
+        return rng.choice(("", "We oefenen dit nog samen in de klas."))
+    return ""
+
+
 def _results(story: Story, student: Student, primary: bool, count: int) -> list[Result]:
     rng, rows = story.rng, []
     subjects = PRIMARY_SUBJECTS if primary else SECONDARY_SUBJECTS
@@ -515,6 +527,7 @@ def _results(story: Story, student: Student, primary: bool, count: int) -> list[
         else:
             task, weight = rng.choice(SECONDARY_TASKS)
             title = task.format(n=rng.randint(1, 9))
+        score = _grade(rng)
         rows.append(
             Result(
                 student=student,
@@ -523,9 +536,9 @@ def _results(story: Story, student: Student, primary: bool, count: int) -> list[
                 subject=subjects[n % len(subjects)],
                 title=title,
                 period=period,
-                score=_grade(rng),
+                score=score,
                 weight=weight,
-                comment=rng.choice(("", "", "Goed gedaan!", "Herkansing mogelijk.")),
+                comment=_comment(rng, score, primary),
             )
         )
     return rows
