@@ -25,7 +25,6 @@ from models.consent import (
     set_approval,
 )
 from models.entities import CARER, PARENT, SELF, AccessLog, Approval, School
-from tests.conftest import PG_URL
 from tests.factories import approve, link, make_person, make_school, make_student
 
 NOW = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
@@ -458,7 +457,7 @@ async def test_racing_approvals_and_withdrawals_end_as_the_log_says(database):
     assert final.visible == (in_db == {g1.id, g2.id})
 
 
-@pytest.mark.skipif(not PG_URL, reason="needs PostgreSQL: INZAGE_TEST_DATABASE_URL")
+@pytest.mark.postgres  # the SQLite run leaves it out (tests/conftest.py)
 async def test_on_postgresql_the_race_runs_on_several_connections(database):
     kid, g1, g2, carer = await two_guardians_and_a_carer()
     conn = connections.get("default")
