@@ -123,7 +123,7 @@ def clean_subject(subject: str) -> str:
     if _LINE_BREAK.search(text) or _CONTROL.search(text):
         raise InvalidMessage("A subject is one line of text, without line breaks.")
     if len(text) > SUBJECT_MAX_CHARS:
-        raise InvalidMessage(f"A subject holds at most {SUBJECT_MAX_CHARS} characters.")
+        raise InvalidMessage("A subject holds at most 200 characters.")
     return text
 
 
@@ -135,7 +135,7 @@ def clean_body(body: str) -> str:
     if _CONTROL.search(text):
         raise InvalidMessage("The message holds characters that cannot be shown.")
     if len(text) > BODY_MAX_CHARS:
-        raise InvalidMessage(f"A message holds at most {BODY_MAX_CHARS} characters.")
+        raise InvalidMessage("A message holds at most 10,000 characters.")
     return text
 
 
@@ -477,7 +477,8 @@ async def _forget_timezone(sender, instance, created, using_db, update_fields):
     _school_timezones.pop(instance.id, None)
 
 
-async def _timezone_of(school_id: int) -> str:
+async def school_timezone(school_id: int) -> str:
+    """Return a school's time zone, read once per process."""
     timezone = _school_timezones.get(school_id)
     if timezone is None:
         timezone = await School.filter(id=school_id).values_list("timezone", flat=True)
@@ -505,7 +506,7 @@ def _as_parameter(day: date) -> date | str:
 
 
 async def _visible_params(person: Person, now: datetime | None) -> tuple:
-    today = local_today(now or utcnow(), await _timezone_of(person.school_id))
+    today = local_today(now or utcnow(), await school_timezone(person.school_id))
     cut16 = _as_parameter(born_on_or_before(today, AGE_OF_CONSENT))
     cut18 = _as_parameter(born_on_or_before(today, AGE_OF_MAJORITY))
     role = person.staff_role

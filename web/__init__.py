@@ -62,6 +62,9 @@ def create_app(
     app.register_blueprint(auth.bp)
     app.register_blueprint(portal.bp)
     app.register_blueprint(staff.bp)
+    from web import inbox
+
+    app.register_blueprint(inbox.bp)
     return app
 
 

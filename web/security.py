@@ -56,7 +56,10 @@ async def load_current_person() -> None:
     """Find the request's session; ``g.person`` is None when signed out."""
     g.session = None
     g.person = None
-    active = await load_session(request.cookies.get(COOKIE_NAME))
+    # The unread badge polls every 30 s: it reads the session without
+    # touching it, so that an open page does not keep an idle session alive.
+    touch = request.endpoint != "inbox.badge"
+    active = await load_session(request.cookies.get(COOKIE_NAME), touch=touch)
     if active is not None:
         g.session = active.row
         g.person = active.person
