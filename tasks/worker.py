@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from arq import cron
 from arq.connections import RedisSettings
+from arq.worker import func
 
 from models.db import close_database, open_database
+from models.outbox import ids_to_sweep, mark_queued
 from models.settings import load_settings
+from tasks.email import JOB_TIMEOUT_S, MAX_TRIES, send_email
 from tasks.housekeeping import purge_expired_sessions
+from tasks.queue import EMAIL_JOB, email_job_id
 
 logger = logging.getLogger(__name__)
+
+# A queued row whose job Redis may have lost (a restart without persistence,
+# an expired job) is handed to the queue again after this long; arq refuses
+# the job id while the first job still exists, so a live job is not doubled.
+STALE_QUEUED = timedelta(minutes=10)
 
 
 async def startup(ctx: dict) -> None:
@@ -25,11 +35,44 @@ async def shutdown(ctx: dict) -> None:
     await close_database()
 
 
+async def sweep_outbox(ctx: dict) -> int:
+    """Queue outbox rows that no job holds: pending, or queued too long (R3)."""
+    redis = ctx["redis"]
+    queued = 0
+    for outbox_id in await ids_to_sweep(STALE_QUEUED):
+        job = await redis.enqueue_job(
+            EMAIL_JOB, outbox_id, _job_id=email_job_id(outbox_id)
+        )
+        await mark_queued(outbox_id)
+        queued += job is not None
+    if queued:
+        logger.info("sweeper queued %d outbox rows", queued)
+    return queued
+
+
 class WorkerSettings:
-    functions = [purge_expired_sessions]
-    cron_jobs = [cron(purge_expired_sessions, minute={0, 15, 30, 45})]
+    functions = [
+        purge_expired_sessions,
+        sweep_outbox,
+        # keep_result bounds how long arq refuses the same job id after a
+        # job ended; past it the job sees the row sent and stops (R8).
+        func(
+            send_email,
+            name=EMAIL_JOB,
+            timeout=JOB_TIMEOUT_S,
+            max_tries=MAX_TRIES,
+            keep_result=600,
+        ),
+    ]
+    cron_jobs = [
+        cron(purge_expired_sessions, minute={0, 15, 30, 45}),
+        cron(sweep_outbox, second=0, run_at_startup=True),
+    ]
     on_startup = startup
     on_shutdown = shutdown
+    # The in-progress lock after a killed worker lasts the longest job
+    # timeout plus 10 s (arq); no job here runs longer than the e-mail job.
+    job_timeout = JOB_TIMEOUT_S
     redis_settings = RedisSettings.from_dsn(
         load_settings().redis_url or "redis://127.0.0.1:6379"
     )

@@ -65,6 +65,9 @@ def create_app(
     from web import inbox
 
     app.register_blueprint(inbox.bp)
+    from web import account
+
+    app.register_blueprint(account.bp)
     return app
 
 
