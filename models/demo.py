@@ -23,6 +23,7 @@ from pathlib import Path
 
 from tortoise.transactions import in_transaction
 
+from models import totp
 from models.access import birthday_in, local_today, utcnow
 from models.entities import (
     CARER,
@@ -80,6 +81,7 @@ class DemoAccount:
     role: str
     email: str
     password: str | None  # None: never signed in, or the password was lost
+    totp_key: str | None = None  # staff: the base32 key of their 2FA app
 
 
 @dataclass(frozen=True)
@@ -97,12 +99,17 @@ class DemoAccounts:
 
     def table(self, url: str) -> str:
         """Render the accounts as a plain-text table with the URL and school code."""
-        heading = ("Rol / role", "E-mail", "Wachtwoord / password")
+        heading = ("Rol / role", "E-mail", "Wachtwoord / password", "2FA-sleutel / key")
         rows = [
-            (a.role, a.email, a.password or "(onbekend / unknown)")
+            (
+                a.role,
+                a.email,
+                a.password or "(onbekend / unknown)",
+                totp.grouped(a.totp_key) if a.totp_key else "",
+            )
             for a in self.accounts
         ]
-        widths = [max(len(row[i]) for row in [heading, *rows]) for i in range(3)]
+        widths = [max(len(row[i]) for row in [heading, *rows]) for i in range(4)]
 
         def line(cells: Iterable[str]) -> str:
             return "  ".join(
@@ -119,6 +126,14 @@ class DemoAccounts:
             *(line(row) for row in rows),
             "",
         ]
+        if any(a.totp_key for a in self.accounts):
+            out += [
+                "Medewerkers loggen in met wachtwoord en een code uit een "
+                "authenticator-app met hun 2FA-sleutel (handmatige invoer). / Staff "
+                "sign in with password and a code from an authenticator app set up "
+                "with their 2FA key (manual entry).",
+                "",
+            ]
         for account in self.never_signed_in:
             # First sign-in by e-mail link ("wachtwoord vergeten") is not built
             # yet; until it is, this guardian cannot sign in (issue: Accounts).
@@ -138,10 +153,11 @@ class DemoAccounts:
 def _render_saved(accounts: DemoAccounts) -> str:
     lines = [
         "# Inzage demo accounts, school code DEMO. Tab-separated:",
-        "# role, e-mail, password (empty: never signed in).",
+        "# role, e-mail, password (empty: never signed in), 2FA key (staff).",
     ]
     for account in (*accounts.accounts, *accounts.never_signed_in):
-        lines.append("\t".join((account.role, account.email, account.password or "")))
+        fields = (account.role, account.email, account.password or "")
+        lines.append("\t".join((*fields, account.totp_key or "")))
     return "\n".join(lines) + "\n"
 
 
@@ -168,11 +184,13 @@ def load_accounts(path: Path) -> DemoAccounts | None:
         if not line.strip() or line.startswith("#"):
             continue
         parts = line.split("\t")
-        if len(parts) != 3:
+        if len(parts) == 3:  # a file from before 2FA keys were saved
+            parts.append("")
+        if len(parts) != 4:
             return None
-        role, email, password = parts
+        role, email, password, key = parts
         target = accounts if password else never
-        target.append(DemoAccount(role, email, password or None))
+        target.append(DemoAccount(role, email, password or None, key or None))
     return DemoAccounts(tuple(accounts), tuple(never))
 
 
@@ -313,12 +331,14 @@ class Story:
     settings: Settings
     school: School | None = None
     emails: set[str] = field(default_factory=set)
-    accounts: list[tuple[str, Person, str]] = field(default_factory=list)
+    accounts: list[tuple[str, Person, str, str | None]] = field(default_factory=list)
     never_signed_in: list[tuple[str, Person]] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
     # A password nobody knows: the accounts in the story that did sign in
     # once but whose passwords the demo does not hand out share its hash.
     unknown_hash: str = ""
+    # Encrypts the staff's 2FA keys as the running portal will read them.
+    server_secret: str = ""
 
     def years_ago(self, years: int, days: int = 0) -> date:
         when = birthday_in(self.today.year - years, self.today)
@@ -389,8 +409,17 @@ class Story:
             require_2fa=staff_role is not None,
             last_sign_in_at=None if never_signed_in or password else utcnow(),
         )
+        key = None
+        if role and password and staff_role:
+            # Staff always sign in with a code: the demo's staff come with a
+            # confirmed key, printed beside their password.
+            key = totp.new_secret()
+            stored = totp.encrypt_secret(key, self.server_secret, person.id)
+            await Person.filter(id=person.id).update(
+                totp_secret=stored, totp_enabled=True
+            )
         if role and password:
-            self.accounts.append((role, person, password))
+            self.accounts.append((role, person, password, key))
         if never_signed_in:
             self.never_signed_in.append(("ouder met gezag / guardian", person))
         return person
@@ -894,6 +923,7 @@ async def _create(settings: Settings) -> DemoAccounts:
         rng=random.Random(DEMO_SEED),  # noqa: S311
         settings=settings,
         unknown_hash=await hash_password_async(secrets.token_urlsafe(32)),
+        server_secret=totp.server_secret(settings),
     )
     try:
         async with in_transaction():
@@ -904,7 +934,7 @@ async def _create(settings: Settings) -> DemoAccounts:
         raise
     return DemoAccounts(
         accounts=tuple(
-            DemoAccount(role, p.email, pw) for role, p, pw in story.accounts
+            DemoAccount(role, p.email, pw, key) for role, p, pw, key in story.accounts
         ),
         never_signed_in=tuple(
             DemoAccount(role, p.email, None) for role, p in story.never_signed_in

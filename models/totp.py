@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from tortoise.expressions import Q
 
 from models.entities import Person, RecoveryCode
+from models.settings import Settings
 
 STEP_S = 30
 DIGITS = 6
@@ -231,3 +232,29 @@ async def clear_two_factor(person_id: int) -> None:
     await Person.filter(id=person_id).update(
         totp_secret=None, totp_enabled=False, totp_last_step=None
     )
+
+
+def is_required(person: Person, school_requires: bool) -> bool:
+    """True when this person must sign in with a code (SPEC.md section 2).
+
+    Staff always; a person the school requires it of; everyone at a school
+    that requires it.
+    """
+    return bool(person.staff_role) or person.require_2fa or school_requires
+
+
+def server_secret(settings: Settings) -> str:
+    """Return the server secret the web app uses, for code outside a request.
+
+    The configured ``INZAGE_SECRET_KEY``, or in development the key kept in
+    the data folder (created on first use, as the web app does), so the demo
+    encrypts its staff keys with the key the running portal decrypts them with.
+    """
+    if settings.secret_key:
+        return settings.secret_key
+    path = settings.data_dir / "secret_key"
+    if not path.exists():
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()

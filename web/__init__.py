@@ -10,7 +10,7 @@ from quart import Quart, g, request
 
 from models.db import close_database, open_database
 from models.settings import Settings, load_settings
-from web import i18n
+from web import i18n, twofactor
 from web.rendering import render, setup_rendering
 from web.security import (
     check_csrf,
@@ -54,14 +54,18 @@ def create_app(
         app.after_serving(close_database)
 
     app.before_request(_before_request)
+    # After the session is loaded: a half-finished two-factor sign-in reaches
+    # only its own step (SPEC.md section 11).
+    twofactor.init_app(app)
     app.after_request(set_security_headers)
     _register_errors(app)
 
-    from web import auth, portal, staff
+    from web import auth, portal, staff, staff_security
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(portal.bp)
     app.register_blueprint(staff.bp)
+    app.register_blueprint(staff_security.bp)
     from web import inbox
 
     app.register_blueprint(inbox.bp)

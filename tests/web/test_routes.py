@@ -45,6 +45,9 @@ PUBLIC = "public"  # answers without a session
 HOME = "home"  # the start page: sends everyone somewhere
 PORTAL = "portal"  # student data in the family part: 404 without access
 STAFF = "staff"  # staff part: 403 to non-staff, 404 outside the role
+ADMIN = "admin"  # staff part for admins only: 403 to everyone else
+ACCOUNT = "account"  # one's own account pages: any signed-in person
+SIGN_IN_STEP = "sign-in step"  # only a half-finished sign-in; others go on
 INBOX = "inbox"  # one's own messages and settings: any signed-in person
 ROUTE_KINDS: dict[str, str] = {
     "static": PUBLIC,
@@ -61,6 +64,17 @@ ROUTE_KINDS: dict[str, str] = {
     "staff.student": STAFF,
     "staff.section": STAFF,
     "staff.download": STAFF,
+    "twofactor.code": SIGN_IN_STEP,
+    "twofactor.code_post": SIGN_IN_STEP,
+    "twofactor.setup": ACCOUNT,
+    "twofactor.setup_start": ACCOUNT,
+    "twofactor.setup_post": ACCOUNT,
+    "twofactor.disable": ACCOUNT,
+    "twofactor.disable_post": ACCOUNT,
+    "staff_security.overview": ADMIN,
+    "staff_security.school_2fa": ADMIN,
+    "staff_security.require_2fa": ADMIN,
+    "staff_security.reset_2fa": ADMIN,
     "inbox.send": INBOX,
     "inbox.new": INBOX,
     "inbox.delete": INBOX,
@@ -74,6 +88,12 @@ ROUTE_KINDS: dict[str, str] = {
 MESSAGE_POSTS: tuple[str, ...] = (
     "inbox.delete",
     "inbox.send",
+)
+# Two-factor policy: a guardian's forged POST is refused (403); none changes a row.
+STAFF_SECURITY_POSTS = (
+    "staff_security.school_2fa",
+    "staff_security.require_2fa",
+    "staff_security.reset_2fa",
 )
 PUBLIC_ENDPOINTS = frozenset(e for e, kind in ROUTE_KINDS.items() if kind == PUBLIC)
 
@@ -255,8 +275,12 @@ def expected_status(target: Target, role: str, world: World) -> int:
     if kind == PUBLIC:
         signed_in_at_login = target.endpoint == "auth.sign_in" and role != "signed_out"
         return 302 if signed_in_at_login else 200
-    if role == "signed_out" or kind == HOME:
+    if role == "signed_out" or kind in (HOME, SIGN_IN_STEP):
         return 302
+    if kind == ACCOUNT:
+        return 200
+    if kind == ADMIN:
+        return 200 if role == "admin" else 403
     if kind == INBOX:
         # The world holds no message, so a message id is nobody's: 404.
         return 404 if "message_id" in values else 200
@@ -367,6 +391,9 @@ async def test_route_role_matrix(app, world, client, sign_in, role):
             want = expected
             if headers and role == "signed_out" and target.kind in (PORTAL, STAFF):
                 want = 401  # HTMX gets the sign-in address in HX-Redirect
+            own_kinds = (ADMIN, ACCOUNT, SIGN_IN_STEP)
+            if headers and role == "signed_out" and target.kind in own_kinds:
+                want = 401
             if headers and role == "signed_out" and target.kind == INBOX:
                 want = 401
             allowed = allowed_markers(role, target, world) if got == 200 else set()
@@ -446,6 +473,11 @@ async def test_forged_student_id_in_a_post_changes_nothing_of_that_child(
         "auth.sign_in_post",
         "auth.sign_out",
         "auth.choose_language",
+        "twofactor.code_post",
+        "twofactor.setup_start",
+        "twofactor.setup_post",
+        "twofactor.disable_post",
+        *STAFF_SECURITY_POSTS,
         *MESSAGE_POSTS,
     }, "a new POST route: add it here with what it may change"
 
@@ -459,7 +491,7 @@ async def test_forged_student_id_in_a_post_changes_nothing_of_that_child(
         )
         after = await snapshot(skip=frozenset({"session"}))
 
-        assert response.status_code in (302, 400, 401, 404), target
+        assert response.status_code in (302, 400, 401, 404, 403), target
         # Only the signed-in guardian's own language may change.
         changed = {
             (table, row["id"])
@@ -467,7 +499,8 @@ async def test_forged_student_id_in_a_post_changes_nothing_of_that_child(
             for row, new in zip(before[table], after[table], strict=True)
             if row != new
         }
-        if target.endpoint == "auth.choose_language":
+        if target.endpoint in ("auth.choose_language", "twofactor.setup_start"):
+            # The language, or an unconfirmed 2FA key: the guardian's own row.
             assert changed == {("person", guardian.id)}
             assert after["person"] != before["person"]
         else:
