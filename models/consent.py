@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Subquery
 from tortoise.transactions import in_transaction
 
 from models import sql
@@ -28,7 +29,16 @@ from models.access import (
     section_visible,
     utcnow,
 )
-from models.entities import CARER, GUARDIAN, PARENT, SELF, School, Student
+from models.entities import (
+    CARER,
+    GUARDIAN,
+    PARENT,
+    SELF,
+    AccessLog,
+    Person,
+    School,
+    Student,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -453,6 +463,123 @@ async def set_approval(
     return Change(changed, cell)
 
 
+# ---------------------------------------------------------------- the access log
+
+LOG_PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    at: datetime
+    person_id: int | None
+    person_name: str
+    student_id: int
+    student_name: str
+    section: str
+    action: str
+    role: str
+    # For a change of an approval: for whom, whose approval, given on paper.
+    viewer_name: str = ""
+    approver_name: str = ""
+    paper: bool = False
+
+
+@dataclass(frozen=True)
+class LogPage:
+    entries: list[LogEntry]
+    number: int
+    has_next: bool
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+
+def _full_name(given: str | None, family: str | None) -> str:
+    return f"{given or ''} {family or ''}".strip()
+
+
+async def read_log(
+    students,
+    *,
+    student_id: int | None = None,
+    person_id: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    number: int = 1,
+) -> LogPage:
+    """Return one page of the access log, newest first, in two statements.
+
+    ``students`` is a queryset of the students the reader may see (the
+    access rules' answer); nothing of any other student is read.
+    """
+    query = AccessLog.filter(student_id__in=Subquery(students.values("id")))
+    if student_id is not None:
+        query = query.filter(student_id=student_id)
+    if person_id is not None:
+        query = query.filter(person_id=person_id)
+    if since is not None:
+        query = query.filter(at__gte=since)
+    if until is not None:
+        query = query.filter(at__lt=until)
+    rows = (
+        await query.order_by("-at", "-id")
+        .offset((number - 1) * LOG_PAGE_SIZE)
+        .limit(LOG_PAGE_SIZE + 1)
+        .values(
+            "at",
+            "section",
+            "action",
+            "role",
+            "detail",
+            "person_id",
+            "student_id",
+            "person__given_name",
+            "person__family_name",
+            "student__given_name",
+            "student__family_name",
+        )
+    )
+    rows = rows[: LOG_PAGE_SIZE + 1]
+    details = {i: parse_detail(row["detail"]) for i, row in enumerate(rows)}
+    named = {
+        pid
+        for detail in details.values()
+        for key in ("viewer", "approver")
+        if isinstance(pid := detail.get(key), int)
+    }
+    names = {}
+    if named:
+        people = await Person.filter(id__in=named).values(
+            "id", "given_name", "family_name"
+        )
+        names = {p["id"]: _full_name(p["given_name"], p["family_name"]) for p in people}
+
+    entries = []
+    for i, row in enumerate(rows[:LOG_PAGE_SIZE]):
+        detail = details[i]
+        entries.append(
+            LogEntry(
+                at=sql.as_datetime(row["at"]),
+                person_id=row["person_id"],
+                person_name=_full_name(
+                    row["person__given_name"], row["person__family_name"]
+                ),
+                student_id=row["student_id"],
+                student_name=_full_name(
+                    row["student__given_name"], row["student__family_name"]
+                ),
+                section=row["section"],
+                action=row["action"],
+                role=row["role"],
+                viewer_name=names.get(detail.get("viewer"), ""),
+                approver_name=names.get(detail.get("approver"), ""),
+                paper=bool(detail.get("paper")),
+            )
+        )
+    return LogPage(entries, number, len(rows) > LOG_PAGE_SIZE)
+
+
 __all__ = [
     "APPROVE",
     "WITHDRAW",
@@ -468,5 +595,6 @@ __all__ = [
     "load_grid",
     "load_household",
     "parse_detail",
+    "read_log",
     "set_approval",
 ]

@@ -65,6 +65,10 @@ def create_app(
     app.register_blueprint(auth.bp)
     app.register_blueprint(portal.bp)
     app.register_blueprint(staff.bp)
+    from web import access_log, sharing
+
+    app.register_blueprint(sharing.bp)
+    app.register_blueprint(access_log.bp)
     app.register_blueprint(staff_security.bp)
     from web import inbox
 

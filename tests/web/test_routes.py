@@ -45,6 +45,7 @@ PUBLIC = "public"  # answers without a session
 HOME = "home"  # the start page: sends everyone somewhere
 PORTAL = "portal"  # student data in the family part: 404 without access
 STAFF = "staff"  # staff part: 403 to non-staff, 404 outside the role
+DECIDER = "decider"  # the family log: the deciders of section 4 only
 ADMIN = "admin"  # staff part for admins only: 403 to everyone else
 ACCOUNT = "account"  # one's own account pages: any signed-in person
 SIGN_IN_STEP = "sign-in step"  # only a half-finished sign-in; others go on
@@ -64,6 +65,14 @@ ROUTE_KINDS: dict[str, str] = {
     "staff.student": STAFF,
     "staff.section": STAFF,
     "staff.download": STAFF,
+    "sharing.grid": PORTAL,
+    "sharing.set_cell": PORTAL,
+    "sharing.staff_grid": STAFF,
+    "sharing.record_paper": STAFF,
+    "sharing.settings": ADMIN,
+    "sharing.save_settings": ADMIN,
+    "access_log.family_log": DECIDER,
+    "access_log.staff_log": STAFF,
     "twofactor.code": SIGN_IN_STEP,
     "twofactor.code_post": SIGN_IN_STEP,
     "twofactor.setup": ACCOUNT,
@@ -94,6 +103,13 @@ STAFF_SECURITY_POSTS = (
     "staff_security.school_2fa",
     "staff_security.require_2fa",
     "staff_security.reset_2fa",
+)
+# Sharing: a guardian's forged POST names no wanted state (400) or is
+# not staff (403); none changes a row.
+SHARING_POSTS: tuple[str, ...] = (
+    "sharing.set_cell",
+    "sharing.record_paper",
+    "sharing.save_settings",
 )
 PUBLIC_ENDPOINTS = frozenset(e for e, kind in ROUTE_KINDS.items() if kind == PUBLIC)
 
@@ -284,6 +300,9 @@ def expected_status(target: Target, role: str, world: World) -> int:
     if kind == INBOX:
         # The world holds no message, so a message id is nobody's: 404.
         return 404 if "message_id" in values else 200
+    if kind == DECIDER:
+        # Under 16 the guardians decide; the kid is under 16.
+        return 200 if role == "guardian" and student_id == world.kid.id else 404
     if kind == STAFF:
         if role not in STAFF_ROLES:
             return 403
@@ -389,7 +408,11 @@ async def test_route_role_matrix(app, world, client, sign_in, role):
             body = await response.get_data(True)
             got = response.status_code
             want = expected
-            if headers and role == "signed_out" and target.kind in (PORTAL, STAFF):
+            if (
+                headers
+                and role == "signed_out"
+                and target.kind in (PORTAL, STAFF, ADMIN, DECIDER)
+            ):
                 want = 401  # HTMX gets the sign-in address in HX-Redirect
             own_kinds = (ADMIN, ACCOUNT, SIGN_IN_STEP)
             if headers and role == "signed_out" and target.kind in own_kinds:
@@ -479,6 +502,7 @@ async def test_forged_student_id_in_a_post_changes_nothing_of_that_child(
         "twofactor.disable_post",
         *STAFF_SECURITY_POSTS,
         *MESSAGE_POSTS,
+        *SHARING_POSTS,
     }, "a new POST route: add it here with what it may change"
 
     for target in targets:
