@@ -70,12 +70,15 @@ def create_app(
     app.register_blueprint(sharing.bp)
     app.register_blueprint(access_log.bp)
     app.register_blueprint(staff_security.bp)
-    from web import inbox
-
-    app.register_blueprint(inbox.bp)
     from web import account
 
     app.register_blueprint(account.bp)
+    from web import api, inbox, notifications, staff_messages
+
+    app.register_blueprint(inbox.bp)
+    app.register_blueprint(notifications.bp)
+    app.register_blueprint(staff_messages.bp)
+    app.register_blueprint(api.bp)
     return app
 
 

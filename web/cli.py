@@ -39,6 +39,11 @@ def _parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("access-check", help="check a case table against the rules")
     check.add_argument("table", type=Path)
+
+    api_key = sub.add_parser(
+        "api-key", help="create or replace a school's key for the messages API"
+    )
+    api_key.add_argument("--school", required=True, help="the school code")
     return parser
 
 
@@ -92,6 +97,25 @@ def _demo(settings, args) -> int:
     return 0
 
 
+def _api_key(settings, args) -> int:
+    from web.api import replace_api_key
+
+    async def run():
+        return await replace_api_key(args.school)
+
+    key = asyncio.run(_with_database(settings, run))
+    if key is None:
+        print(f"There is no school with code {args.school!r}.", file=sys.stderr)
+        return 1
+    print(key)
+    print(
+        "Keep this key secret; it is shown only now. Running the command again "
+        "replaces it.",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one ``inzage`` command and return its exit code."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
@@ -110,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         return _access_check(args)
     if args.command == "import-oneroster":
         return _import(settings, args)
+    if args.command == "api-key":
+        return _api_key(settings, args)
     if args.command == "demo":
         return _demo(settings, args)
     if args.command == "serve":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from tortoise import Tortoise
@@ -13,9 +13,12 @@ from models.entities import (
     CARER,
     Message,
     MessageRecipient,
+    NotificationSetting,
     Outbox,
     Person,
+    School,
     Session,
+    Student,
 )
 from models.messages import send_message
 from models.sessions import TOUCH_INTERVAL
@@ -27,6 +30,7 @@ from tests.factories import (
     make_school,
     make_student,
 )
+from web.api import api_key_hash, new_api_key, replace_api_key
 from web.inbox import body_parts
 
 HTMX = {"HX-Request": "true"}
@@ -423,3 +427,218 @@ async def test_the_inbox_speaks_dutch_to_a_dutch_parent(family, sign_in):
 
     assert "Postkantoor" in body and "Over Sanne Smit" in body and "Ongelezen" in body
     assert "Ongelezen berichten: 1" in badge
+
+
+# ---------------------------------------------------------- staff sending
+
+
+async def test_staff_send_to_guardians_and_are_told_who_was_left_out(family, sign_in):
+    school, kid = family["school"], family["kid"]
+    older = await make_student(
+        school,
+        given_name="Mees",
+        birth_date=date(2009, 1, 1),
+        homeroom_id=kid.homeroom_id,
+    )
+    await link(family["other"], older)
+    client = await sign_in(family["mentor"])
+
+    for headers in ({}, HTMX):
+        response = await client.post(
+            f"/staff/messages/students/{older.id}",
+            form=client.form(topic="results", subject="Grades", body="See them."),
+            headers=headers,
+        )
+        body = await response.get_data(True)
+        assert response.status_code == 200
+        assert ("<html" in body) is not bool(headers)
+        assert "Left out" in body and family["other"].name in body
+    assert await Message.all().count() == 0  # nobody could receive it
+
+
+async def test_staff_send_to_a_class_one_message_per_student(family, sign_in):
+    await link(family["other"], family["kid"])
+    client = await sign_in(family["mentor"])
+    homeroom = family["kid"].homeroom_id
+
+    page = await client.get(f"/staff/messages/classes/{homeroom}")
+    fragment = await client.get(f"/staff/messages/classes/{homeroom}", headers=HTMX)
+    response = await client.post(
+        f"/staff/messages/classes/{homeroom}",
+        form=client.form(topic="general", subject="Trip", body="Bring lunch."),
+    )
+
+    assert "<html" in await page.get_data(True)
+    assert "<html" not in await fragment.get_data(True)
+    assert response.status_code == 200
+    messages = await Message.all().values("student_id", "subject")
+    assert messages == [{"student_id": family["kid"].id, "subject": "Trip"}]
+    assert await MessageRecipient.all().count() == 2
+
+
+async def test_staff_outside_their_role_get_404_and_nothing_is_sent(family, sign_in):
+    other_mentor = await make_person(family["school"], staff_role="mentor")
+    client = await sign_in(other_mentor)
+    before = await snapshot()
+
+    for url in (
+        f"/staff/messages/students/{family['kid'].id}",
+        f"/staff/messages/classes/{family['kid'].homeroom_id}",
+    ):
+        assert (await client.get(url)).status_code == 404
+        posted = await client.post(
+            url, form=client.form(topic="general", subject="x", body="y")
+        )
+        assert posted.status_code == 404
+    guardian = await sign_in(family["guardian"])
+    assert (await guardian.get("/staff/messages/")).status_code == 403
+
+    assert await snapshot() == before
+
+
+# ---------------------------------------------------------- the API
+
+
+@pytest.fixture
+async def api_key(family):
+    key = new_api_key(family["school"])
+    await School.filter(id=family["school"].id).update(api_key_hash=api_key_hash(key))
+    await Student.filter(id=family["kid"].id).update(sourced_id="stu-1")
+    return key
+
+
+async def test_api_sends_with_a_key_and_no_cookie(app, family, api_key):
+    client = app.test_client()
+    payload = {
+        "student": "stu-1",
+        "kind": "section",
+        "section": "absence",
+        "subject": "Absent today",
+        "body": "Sanne was not in class.",
+        "idempotencyKey": "absence-2026-05-04",
+    }
+    headers = {"Authorization": f"Bearer {api_key}"}
+
+    first = await client.post("/api/messages", json=payload, headers=headers)
+    again = await client.post("/api/messages", json=payload, headers=headers)
+
+    assert first.status_code == 201 and again.status_code == 200
+    answer = await first.get_json()
+    assert [p["id"] for p in answer["delivered"]] == [family["guardian"].id]
+    assert (await again.get_json())["duplicate"] is True
+    assert await Message.all().count() == 1
+    assert await MessageRecipient.all().count() == 1
+    assert await Outbox.all().count() == 1
+    message = await Message.get()
+    assert message.sender_id is None and message.student_id == family["kid"].id
+
+
+@pytest.mark.parametrize(
+    "header",
+    [None, "Bearer wrong", "Bearer TEST.wrong", "Basic abc", "Bearer "],
+)
+async def test_api_refuses_a_wrong_key(app, family, api_key, header):
+    headers = {"Authorization": header} if header else {}
+
+    response = await app.test_client().post(
+        "/api/messages",
+        json={"student": "stu-1", "subject": "x", "body": "y"},
+        headers=headers,
+    )
+
+    assert response.status_code == 401
+    assert await Message.all().count() == 0
+
+
+async def test_api_unknown_student_is_404(app, family, api_key):
+    response = await app.test_client().post(
+        "/api/messages",
+        json={"student": "nobody", "subject": "x", "body": "y"},
+        headers={"Authorization": f"Bearer {api_key}"},
+    )
+
+    assert response.status_code == 404
+    assert await Message.all().count() == 0
+
+
+async def test_api_bad_input_is_400(app, family, api_key):
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {api_key}"}
+
+    for payload in (
+        [1, 2],
+        {"student": "stu-1", "subject": "a\r\nBcc: x@evil.test", "body": "y"},
+        {"student": "stu-1", "subject": "x", "body": "y", "kind": "gossip"},
+        {"student": 5, "subject": "x", "body": "y"},
+    ):
+        response = await client.post("/api/messages", json=payload, headers=headers)
+        assert response.status_code == 400, payload
+    assert await Message.all().count() == 0
+
+
+async def test_a_key_of_another_school_does_not_open_this_one(app, family, api_key):
+    elsewhere = await make_school("ELSE")
+    key = new_api_key(elsewhere)
+    await School.filter(id=elsewhere.id).update(api_key_hash=api_key_hash(key))
+
+    response = await app.test_client().post(
+        "/api/messages",
+        json={"student": "stu-1", "subject": "x", "body": "y"},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+
+    assert response.status_code == 404  # stu-1 is not a student of ELSE
+
+
+async def test_api_key_command_replaces_the_key(app, family, api_key):
+    from web.cli import _parser
+
+    args = _parser().parse_args(["api-key", "--school", "test"])
+    key = await replace_api_key(args.school)
+
+    assert key.startswith("TEST.") and key != api_key
+    school = await School.get(id=family["school"].id)
+    assert school.api_key_hash == api_key_hash(key)
+    assert await replace_api_key("NOPE") is None
+    old = await app.test_client().post(
+        "/api/messages",
+        json={"student": "stu-1", "subject": "x", "body": "y"},
+        headers={"Authorization": f"Bearer {api_key}"},
+    )
+    assert old.status_code == 401
+
+
+# ---------------------------------------------------------- notifications
+
+
+async def test_notifications_defaults_and_saving(family, sign_in):
+    client = await sign_in(family["guardian"])
+
+    page = await (await client.get("/notifications")).get_data(True)
+    fragment = await (await client.get("/notifications", headers=HTMX)).get_data(True)
+    assert "<html" in page and "<html" not in fragment
+    checked = re.findall(r'name="event-(\w+)" value="(\w+)" checked', fragment)
+    assert dict(checked) == {
+        "message": "immediate",
+        "document": "off",
+        "change_answered": "off",
+        "approval_awaited": "immediate",
+        "new_data": "off",
+    }
+
+    saved = await client.post(
+        "/notifications",
+        form=client.form(**{"event-message": "daily", "event-document": "bogus"}),
+    )
+    assert saved.status_code == 302
+    rows = await NotificationSetting.all().values("person_id", "event", "mode")
+    assert rows == [
+        {"person_id": family["guardian"].id, "event": "message", "mode": "daily"}
+    ]
+    htmx_saved = await client.post(
+        "/notifications",
+        form=client.form(**{"event-message": "off"}),
+        headers=HTMX,
+    )
+    assert "Your choices are saved." in await htmx_saved.get_data(True)
+    assert (await NotificationSetting.get()).mode == "off"

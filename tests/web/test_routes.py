@@ -65,6 +65,14 @@ ROUTE_KINDS: dict[str, str] = {
     "staff.student": STAFF,
     "staff.section": STAFF,
     "staff.download": STAFF,
+    "api.messages": PUBLIC,
+    "staff_messages.send_class": STAFF,
+    "staff_messages.compose_class": STAFF,
+    "staff_messages.send_student": STAFF,
+    "staff_messages.compose_student": STAFF,
+    "staff_messages.index": STAFF,
+    "notifications.save": INBOX,
+    "notifications.edit": INBOX,
     "sharing.grid": PORTAL,
     "sharing.set_cell": PORTAL,
     "sharing.staff_grid": STAFF,
@@ -97,6 +105,10 @@ ROUTE_KINDS: dict[str, str] = {
 MESSAGE_POSTS: tuple[str, ...] = (
     "inbox.delete",
     "inbox.send",
+    "notifications.save",
+    "staff_messages.send_student",
+    "staff_messages.send_class",
+    "api.messages",
 )
 # Two-factor policy: a guardian's forged POST is refused (403); none changes a row.
 STAFF_SECURITY_POSTS = (
