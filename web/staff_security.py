@@ -134,6 +134,11 @@ async def reset_2fa():
         # way to sign in with the password alone (which may be 8 characters).
         await Person.filter(id=person.id).update(require_2fa=True)
         await add_email(person, "2fa-reset")
+    # A fresh start: the account's wrong-code streak goes with the old key.
+    from web.auth import limiter
+    from web.twofactor import code_account_key
+
+    await limiter().clear(code_account_key(person.id))
     security_log.info("2fa reset person=%s by=%s", person.id, g.person.id)
     return await _row_or_back(await Person.get(id=person.id))
 

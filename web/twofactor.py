@@ -31,6 +31,12 @@ from models.sessions import (
     start_session,
     token_hash,
 )
+from models.throttle import (
+    HARD_LOCK_FAILURES,
+    HARD_LOCK_S,
+    ThrottleUnavailable,
+    code_delay_s,
+)
 from web.i18n import gettext
 from web.rendering import render
 from web.security import htmx, to_sign_in
@@ -201,6 +207,21 @@ async def _check_code(person: Person, typed: str) -> str | None:
     return None
 
 
+def code_account_key(person_id: int) -> str:
+    return f"code:person:{person_id}"
+
+
+def code_account_delay_s(failures: int) -> float:
+    """1, 2, 4 ... s per wrong code, at most 15 minutes; locked at 100 in a row.
+
+    An admin's reset of the person's 2FA ends the lock (NIST 800-63B 5.2.2:
+    no more than 100 consecutive failures).
+    """
+    if failures >= HARD_LOCK_FAILURES:
+        return HARD_LOCK_S
+    return code_delay_s(failures)
+
+
 def _wrong_code_message() -> str:
     # One message for a wrong code and for a throttled attempt: no oracle.
     return gettext(
@@ -232,6 +253,19 @@ async def code_post():
     form = await request.form
     typed = form.get("code", "")[:MAX_CODE_LENGTH]
 
+    # The account's own ladder: it outlives the session, so signing in again
+    # with the password does not buy ten fresh guesses (baseline A10).
+    from web.auth import limiter, unavailable
+
+    account = code_account_key(person.id)
+    try:
+        waiting = await limiter().blocked_for(account)
+    except ThrottleUnavailable:
+        return await unavailable()
+    if waiting > 0:
+        security_log.info("2fa code throttled person=%s", person.id)
+        return await _code_refused()
+
     now = utcnow()
     # Claim this attempt first, in one UPDATE: while the delay after the last
     # wrong code runs, nothing is checked, however many requests arrive. The
@@ -247,8 +281,13 @@ async def code_post():
 
     method = await _check_code(person, typed)
     if method is None:
+        try:
+            await limiter().record_failure(account, code_account_delay_s)
+        except ThrottleUnavailable:
+            return await unavailable()
         return await _code_wrong(person, session)
 
+    await limiter().clear(account)
     token = await _complete_sign_in(person)
     security_log.info("2fa sign-in person=%s method=%s", person.id, method)
     return set_session_cookie(redirect(url_for("portal.welcome")), token)

@@ -301,13 +301,14 @@ async def test_one_step_of_drift_either_way(app, account):
     person = account["person"]
     secret = await enable_2fa(app, person)
     results = {}
-    with time_machine.travel(START, tick=False):
+    with time_machine.travel(START, tick=False) as clock:
         for offset in (-2, -1, 1, 2):
             client = app.test_client()
             await password_step(client, person)
             response = await post_code(client, now_code(secret, offset))
             results[offset] = response.status_code
             await Person.filter(id=person.id).update(totp_last_step=None)
+            clock.shift(1)  # past the delay a wrong code sets
 
     assert results == {-2: 400, -1: 302, 1: 302, 2: 400}
 
@@ -372,6 +373,29 @@ async def test_ten_wrong_codes_end_the_half_finished_sign_in(app, client, accoun
     thief = app.test_client()
     thief.set_cookie("localhost", COOKIE_NAME, pending, secure=True, httponly=True)
     assert (await thief.get("/login/code")).headers["Location"] == "/login"
+
+
+async def test_a_new_sign_in_does_not_buy_fresh_guesses(app, account):
+    person = account["person"]
+    secret = await enable_2fa(app, person)
+    with time_machine.travel(START, tick=False) as clock:
+        first = app.test_client()
+        await password_step(first, person)
+        wrong = wrong_code(secret)
+        for n in range(10):
+            if n:
+                clock.shift(2 ** (n - 1))
+            await post_code(first, wrong)
+        # The session is gone; the account's streak is not (A10 shares it).
+        second = app.test_client()
+        await password_step(second, person)
+        clock.shift(500)  # the tenth wrong code asked for 512 s
+        early = await post_code(second, now_code(secret))
+        clock.shift(13)
+        on_time = await post_code(second, now_code(secret))
+
+    assert early.status_code == 400
+    assert on_time.status_code == 302 and on_time.headers["Location"] == "/"
 
 
 # ---------------------------------------------------------------- set-up
