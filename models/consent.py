@@ -12,10 +12,15 @@ student's approvals, one each.
 
 from __future__ import annotations
 
+import io
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
+from functools import cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
+from tortoise import connections
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Subquery
 from tortoise.transactions import in_transaction
@@ -26,7 +31,9 @@ from models.access import (
     AGE_OF_MAJORITY,
     Family,
     deciders,
+    local_today,
     section_visible,
+    turns_16_on,
     utcnow,
 )
 from models.entities import (
@@ -460,6 +467,15 @@ async def set_approval(
         )
     # Seen by the decider (or, for staff on paper, as that decider sees it).
     cell = await load_cell(household, viewer_id, section, decider_id)
+    if changed and wanted == APPROVE and cell.others_awaited:
+        try:
+            await tell_approval_awaited(
+                household, cell, decider_id, recorded_by_id is not None, now
+            )
+        except Exception:
+            # The approval stands; a notice that failed is no reason to
+            # answer the decider with an error.
+            logger.exception("approval notice failed student=%s", student_id)
     return Change(changed, cell)
 
 
@@ -580,6 +596,260 @@ async def read_log(
     return LogPage(entries, number, len(rows) > LOG_PAGE_SIZE)
 
 
+# ---------------------------------------------------------------- notices
+
+# Notices reach people through the Postkantoor (models.messages), as kind
+# "sharing": the deciders and the student. A message is stored in the words
+# of its recipients' language, so each language gets its own message; the
+# texts are translated from web/translations like the pages.
+
+NOTICE_BEFORE_16 = "sharing_before_16"
+NOTICE_BIRTHDAY_16 = "sharing_birthday_16"
+DAYS_BEFORE_16 = 30
+# A notice is sent on the first run on or after its date, and no later than
+# this: a student who turned 16 before Inzage ran is not told "today".
+NOTICE_GRACE_DAYS = 30
+CATALOG_DIR = Path(__file__).resolve().parent.parent / "web" / "translations"
+
+
+def lazy(message: str) -> str:
+    """Mark a string for extraction; ``_notice_text`` translates it."""
+    return message
+
+
+SECTION_NAMES: dict[str, str] = {
+    "personal": lazy("Personal details"),
+    "absence": lazy("Absence"),
+    "results": lazy("Results"),
+    "tests": lazy("Tests"),
+    "reports": lazy("Reports"),
+    "meetings": lazy("Meetings"),
+    "care": lazy("Care and support"),
+    "notes": lazy("Logbook"),
+    "documents": lazy("Documents"),
+}
+
+AWAITED_SUBJECT = lazy("Your approval is awaited")
+AWAITED_BODY = lazy(
+    "%(approver)s has approved that %(viewer)s may see %(section)s of"
+    " %(student)s's file. It is shared only when every guardian has approved."
+    " Open Access settings in the portal to decide."
+)
+AWAITED_ON_PAPER = lazy("%(approver)s (on paper, recorded by the school)")
+BEFORE_16_SUBJECT = lazy("%(student)s turns 16 on %(date)s")
+BEFORE_16_BODY = lazy(
+    "On %(date)s %(student)s turns 16. From that day %(student)s decides who"
+    " sees which part of the file. The approvals the guardians gave stop"
+    " counting: guardians, parents without authority and care professionals"
+    " then see only what %(student)s shares with them."
+)
+BEFORE_16_KEPT = lazy(
+    "The school keeps these sections visible to guardians until 18: %(sections)s."
+)
+BIRTHDAY_SUBJECT = lazy("From today you decide who sees your file")
+BIRTHDAY_BODY = lazy(
+    "Happy birthday, %(student)s! Now that you are 16, you decide who sees which"
+    " part of your file. Your guardians, a parent without authority and care"
+    " professionals see only what you share with them. Open Access settings in"
+    " the portal to choose."
+)
+
+
+@cache
+def _catalog(language: str):
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+    from babel.support import NullTranslations, Translations
+
+    po_path = CATALOG_DIR / language / "LC_MESSAGES" / "messages.po"
+    if language == "en" or not po_path.exists():
+        return NullTranslations()
+    with po_path.open("rb") as po_file:
+        catalog = read_po(po_file, locale=language)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return Translations(buffer)
+
+
+def _notice_text(language: str, message: str, **values) -> str:
+    text = _catalog(language if language in ("nl", "en") else "nl").gettext(message)
+    return text % values if values else text
+
+
+def _by_language(persons) -> dict[str, list]:
+    groups: dict[str, list] = {}
+    for person in persons:
+        language = person.language if person.language in ("nl", "en") else "nl"
+        groups.setdefault(language, []).append(person)
+    return groups
+
+
+async def _send(**message) -> None:
+    """Hand a notice to the Postkantoor; imported late, as a small adapter."""
+    from models.messages import send_message
+
+    await send_message(**message)
+
+
+async def tell_approval_awaited(
+    household: Household, cell: Cell, approver_id: int, paper: bool, now=None
+) -> int:
+    """Tell the deciders who have not approved a cell that theirs is awaited.
+
+    Once per cell, approver and language: a repeat after a withdrawal finds
+    the first message by its idempotency key. Returns how many were told.
+    """
+    awaited = [pid for pid in cell.awaited_ids if pid != approver_id]
+    if not awaited:
+        return 0
+    persons = await Person.filter(id__in=awaited, active=True)
+    student = household.student
+    told = 0
+    for language, group in _by_language(persons).items():
+        approver = household.name(approver_id)
+        if paper:
+            approver = _notice_text(language, AWAITED_ON_PAPER, approver=approver)
+        section = _notice_text(language, SECTION_NAMES[cell.section])
+        key = f"awaited:{student.id}:{cell.viewer_id}:{cell.section}:{approver_id}"
+        await _send(
+            school=household.school,
+            sender=None,
+            recipients=group,
+            student=student,
+            kind="sharing",
+            subject=_notice_text(language, AWAITED_SUBJECT),
+            body=_notice_text(
+                language,
+                AWAITED_BODY,
+                approver=approver,
+                viewer=household.name(cell.viewer_id),
+                section=section,
+                student=student.given_name,
+            ),
+            idempotency_key=f"{key}:{language}",
+            now=now,
+        )
+        told += len(group)
+    return told
+
+
+def _due_notice(born: date, today: date) -> tuple[str, date] | None:
+    """Return the turning-16 notice due for a birth date today, if any."""
+    birthday = turns_16_on(born)
+    before = birthday - timedelta(days=DAYS_BEFORE_16)
+    if before <= today < birthday:
+        return NOTICE_BEFORE_16, before
+    if birthday <= today < birthday + timedelta(days=NOTICE_GRACE_DAYS):
+        return NOTICE_BIRTHDAY_16, birthday
+    return None
+
+
+async def _notice_recipients(student: Student, kind: str) -> list[Person]:
+    kinds = (SELF,) if kind == NOTICE_BIRTHDAY_16 else (SELF, GUARDIAN)
+    return await Person.filter(
+        relations__student_id=student.id,
+        relations__kind__in=kinds,
+        relations__active=True,
+        active=True,
+    ).order_by("id")
+
+
+async def _send_turning_16(
+    student: Student, school: School, kind: str, due_on: date, now: datetime
+) -> bool:
+    """Claim and send one turning-16 notice in one transaction; False if sent."""
+    birthday = turns_16_on(student.birth_date)
+    async with in_transaction():
+        claimed = await sql.fetch(
+            "INSERT INTO student_notice (student_id, kind, due_on, sent_at)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
+            student.id,
+            kind,
+            _as_parameter(due_on),
+            now,
+        )
+        if not claimed:
+            return False
+        recipients = await _notice_recipients(student, kind)
+        kept = [
+            s
+            for s in school.sections_in_use()
+            if s in school.guardian_sections_until_18
+        ]
+        for language, group in _by_language(recipients).items():
+            names = dict(student=student.given_name, date=birthday.strftime("%d-%m-%Y"))
+            if kind == NOTICE_BEFORE_16:
+                subject = _notice_text(language, BEFORE_16_SUBJECT, **names)
+                body = _notice_text(language, BEFORE_16_BODY, **names)
+                if kept:
+                    sections = ", ".join(
+                        _notice_text(language, SECTION_NAMES[s]) for s in kept
+                    )
+                    body += " " + _notice_text(
+                        language, BEFORE_16_KEPT, sections=sections
+                    )
+            else:
+                subject = _notice_text(language, BIRTHDAY_SUBJECT)
+                body = _notice_text(language, BIRTHDAY_BODY, **names)
+            await _send(
+                school=school,
+                sender=None,
+                recipients=group,
+                student=student,
+                kind="sharing",
+                subject=subject,
+                body=body,
+                idempotency_key=f"{kind}:{student.id}:{due_on}:{language}"[:64],
+                now=now,
+            )
+    logger.info("notice %s sent student=%s", kind, student.id)
+    return True
+
+
+async def send_due_notices(today: date | None = None, now=None) -> int:
+    """Send every turning-16 notice that is due; return how many were sent.
+
+    ``today`` is the date in each school's time zone (default: now there).
+    Safe to run twice: a notice is claimed once per student, kind and date.
+    """
+    now = now or utcnow()
+    sent = 0
+    for school in await School.all().order_by("id"):
+        day = today or local_today(now, school.timezone)
+        if today is not None:
+            # The rules of who may receive judge at the moment the day stands for.
+            now = datetime.combine(today, time(12), ZoneInfo(school.timezone))
+        # Birthdays from the grace period back to 30 days ahead, with a day
+        # to spare either side for 29 February.
+        earliest = day - timedelta(days=NOTICE_GRACE_DAYS + 1)
+        latest = day + timedelta(days=DAYS_BEFORE_16 + 1)
+        students = await Student.filter(
+            school_id=school.id,
+            active=True,
+            birth_date__gte=_years_before(earliest, AGE_OF_CONSENT),
+            birth_date__lte=_years_before(latest, AGE_OF_CONSENT),
+        ).order_by("id")
+        for student in students:
+            due = _due_notice(student.birth_date, day)
+            if due is not None:
+                sent += await _send_turning_16(student, school, *due, now)
+    return sent
+
+
+def _as_parameter(day: date) -> date | str:
+    # SQLite keeps dates as ISO text; its default date adapter is deprecated.
+    dialect = connections.get("default").capabilities.dialect
+    return day.isoformat() if dialect == "sqlite" else day
+
+
+def _years_before(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February in a year without one
+        return date(day.year - years, 2, 28)
+
+
 __all__ = [
     "APPROVE",
     "WITHDRAW",
@@ -596,5 +866,7 @@ __all__ = [
     "load_household",
     "parse_detail",
     "read_log",
+    "send_due_notices",
     "set_approval",
+    "tell_approval_awaited",
 ]
