@@ -20,6 +20,7 @@ from models.entities import Person, Student
 from models.messages import (
     GENERAL,
     InvalidMessage,
+    badge_for_token,
     count_unread,
     delete_for,
     inbox_page,
@@ -28,10 +29,12 @@ from models.messages import (
     school_timezone,
     send_message,
 )
-from web.i18n import gettext
+from models.sessions import COOKIE_NAME, load_session
+from web.i18n import gettext, set_language
 from web.records import page_number
 from web.rendering import render
-from web.security import signed_in, wants_fragment
+from web.security import signed_in, to_sign_in, wants_fragment
+from web.twofactor import guard_pending_session
 
 bp = Blueprint("inbox", __name__, url_prefix="/inbox")
 security_log = logging.getLogger("inzage.security")
@@ -117,14 +120,28 @@ async def index():
 
 
 @bp.get("/badge")
-@signed_in
 async def badge():
-    """Show the unread count: the session check and one count, nothing more."""
-    # The session was loaded without touching it (web.security): polling
-    # must not keep an idle session alive.
-    unread = await count_unread(g.person)
+    """Show the unread count: the session check and the count, one statement."""
+    token = request.cookies.get(COOKIE_NAME)
     if wants_fragment():
-        return await render("inbox/partials/badge.html", unread=unread)
+        found = await badge_for_token(token)
+        if found is None:
+            return to_sign_in()
+        if not found.pending_2fa:
+            set_language(found.language)
+            return await render("inbox/partials/badge.html", unread=found.unread)
+
+    # The whole page, or a half-finished sign-in: the usual session, still
+    # untouched, and the two-factor guard that sends it to its step.
+    active = await load_session(token, touch=False)
+    if active is None:
+        return to_sign_in()
+    g.session, g.person = active.row, active.person
+    step = await guard_pending_session()
+    if step is not None:
+        return step
+    set_language(g.person.language)
+    unread = await count_unread(g.person)
     return await render("inbox/badge.html", unread=unread)
 
 

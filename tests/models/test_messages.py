@@ -31,6 +31,7 @@ from models.entities import (
 from models.messages import (
     DAILY,
     InvalidMessage,
+    badge_for_token,
     count_unread,
     delete_for,
     inbox_page,
@@ -40,6 +41,7 @@ from models.messages import (
     send_to_class,
     send_to_guardians_of_student,
 )
+from models.sessions import start_session
 from tests.factories import (
     approve,
     link,
@@ -196,8 +198,11 @@ async def test_staff_receive_by_their_role_not_by_family_consent(database):
 
     assert [p.id for p in result.delivered] == [mentor.id]
     assert await count_unread(mentor, NOW) == 1
+    token = await start_session(mentor)
+    assert (await badge_for_token(token, NOW)).unread == 1
     await Student.filter(id=student.id).update(homeroom_id=None)
     assert await count_unread(mentor, NOW) == 0
+    assert (await badge_for_token(token, NOW)).unread == 0
 
 
 async def test_badge_counts_new_read_and_deleted_per_person(database):
@@ -392,9 +397,12 @@ async def test_a_class_message_is_one_message_per_student(database):
 # ------------------------------------------------- the SQL keeps the rules
 
 
-async def _visible_by_sql(person: Person) -> set[str]:
-    page = await inbox_page(person, 1, now=NOW)
-    assert await count_unread(person, NOW) == len(page.items)
+async def _visible_by_sql(person: Person, now: datetime = NOW) -> set[str]:
+    page = await inbox_page(person, 1, now=now)
+    assert await count_unread(person, now) == len(page.items)
+    # The badge's own statement (session and count in one) agrees.
+    badge = await badge_for_token(await start_session(person), now)
+    assert badge.unread == len(page.items)
     return {item.section for item in page.items}
 
 
@@ -427,8 +435,7 @@ async def test_reading_agrees_with_every_shared_case(database):
         await _plant_section_messages(school, student, people.values())
         viewer = people[case.viewer]
 
-        page = await inbox_page(viewer, 1, now=case.now_utc)
-        seen = {i.section for i in page.items}
+        seen = await _visible_by_sql(viewer, case.now_utc)
 
         assert (case.section in seen) == case.visible, label
         checked += 1
@@ -489,3 +496,17 @@ async def test_reading_agrees_with_portal_view_in_random_families(database):
             assert await _visible_by_sql(person) == expected, (n, person.id)
             checked += 1
     assert checked > 60
+
+
+async def test_the_badge_follows_a_school_in_another_time_zone(database):
+    # 23:30 UTC on 28 February is already 1 March in Amsterdam, not in New York.
+    school = await make_school(timezone="America/New_York")
+    student = await make_student(school, birth_date=date(2010, 3, 1))
+    guardian = await make_person(school)
+    await link(guardian, student)
+    await send_message(**message(school=school, student=student, recipients=[guardian]))
+    token = await start_session(guardian)
+
+    assert (await badge_for_token(token, NOW)).unread == 1  # still 15 there
+    assert (await badge_for_token(token, NOW + timedelta(hours=6))).unread == 0
+    assert await badge_for_token("not-a-token", NOW) is None

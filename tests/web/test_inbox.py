@@ -20,7 +20,7 @@ from models.entities import (
     Session,
     Student,
 )
-from models.messages import send_message
+from models.messages import BADGE_SQL, send_message
 from models.sessions import TOUCH_INTERVAL
 from tests.factories import (
     approve,
@@ -642,3 +642,24 @@ async def test_notifications_defaults_and_saving(family, sign_in):
     )
     assert "Your choices are saved." in await htmx_saved.get_data(True)
     assert (await NotificationSetting.get()).mode == "off"
+
+
+async def test_the_badge_is_one_statement_whatever_the_messages(
+    family, sign_in, monkeypatch
+):
+    from tests.web.test_security import QueryCounter
+
+    client = await sign_in(family["guardian"])
+    await badge_of(client)  # the school's time zone is read once per process
+    counter = QueryCounter(monkeypatch)
+
+    empty = await counter.count(lambda: badge_of(client))
+    for n in range(30):
+        student = family["kid"] if n % 2 else family["sibling"]
+        section = ("reports", "results", "care")[n % 3]
+        await send(family, student=student, section=section, subject=f"S{n}")
+    full = await counter.count(lambda: badge_of(client))
+
+    assert empty == full == 1
+    assert counter.queries[-1].startswith(BADGE_SQL[:40])
+    assert await badge_of(client) == 30
