@@ -192,3 +192,47 @@ async def ids_to_sweep(stale_after: timedelta, now: datetime | None = None):
         status=QUEUED, queued_at__lt=now - stale_after
     ).values_list("id", flat=True)
     return sorted({*pending, *stale})
+
+
+# ---------------------------------------------------------------- invitations
+
+
+class AccountExists(ValueError):
+    """The school already has an account with this e-mail address."""
+
+
+async def invite_staff_member(
+    school_code: str,
+    email: str,
+    role: str,
+    *,
+    given_name: str = "",
+    family_name: str = "",
+    language: str = "nl",
+) -> tuple[Person, Outbox]:
+    """Add a staff member without a password and record their invitation.
+
+    One transaction: the person and the "invite" e-mail, which tells them to
+    start with "forgot password"; no password exists until they choose one.
+    """
+    from models.entities import STAFF_ROLES, School
+
+    if role not in STAFF_ROLES:
+        raise ValueError(f"unknown staff role {role!r}")
+    school = await School.filter(code=school_code.strip().upper()).first()
+    if school is None:
+        raise LookupError(f"No school has the code {school_code.strip().upper()}.")
+    email = email.strip().lower()
+    if await Person.filter(school_id=school.id, email=email).exists():
+        raise AccountExists(f"School {school.code} already has an account for it.")
+    async with in_transaction():
+        person = await Person.create(
+            school=school,
+            email=email,
+            given_name=given_name.strip(),
+            family_name=family_name.strip(),
+            staff_role=role,
+            language=language,
+        )
+        outbox = await add_email(person, "invite")
+    return person, outbox
