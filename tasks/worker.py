@@ -14,6 +14,7 @@ from models.outbox import ids_to_sweep, mark_queued
 from models.settings import load_settings
 from tasks.email import JOB_TIMEOUT_S, MAX_TRIES, send_email
 from tasks.housekeeping import purge_expired_sessions
+from tasks.notices import send_daily_summaries
 from tasks.queue import EMAIL_JOB, email_job_id
 
 logger = logging.getLogger(__name__)
@@ -66,6 +67,8 @@ class WorkerSettings:
     ]
     cron_jobs = [
         cron(purge_expired_sessions, minute={0, 15, 30, 45}),
+        # Once a day, early (the worker's clock is UTC): the summaries.
+        cron(send_daily_summaries, hour={5}, minute={30}),
         cron(sweep_outbox, second=0, run_at_startup=True),
     ]
     on_startup = startup
