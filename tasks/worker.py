@@ -16,6 +16,7 @@ from tasks.email import JOB_TIMEOUT_S, MAX_TRIES, send_email
 from tasks.housekeeping import purge_expired_sessions
 from tasks.notices import send_daily_summaries
 from tasks.queue import EMAIL_JOB, email_job_id
+from tasks.sharing_notices import send_sharing_notices
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +68,8 @@ class WorkerSettings:
     ]
     cron_jobs = [
         cron(purge_expired_sessions, minute={0, 15, 30, 45}),
+        # Daily, early (UTC): the notices about turning 16.
+        cron(send_sharing_notices, hour={5}, minute={10}),
         # Once a day, early (the worker's clock is UTC): the summaries.
         cron(send_daily_summaries, hour={5}, minute={30}),
         cron(sweep_outbox, second=0, run_at_startup=True),
