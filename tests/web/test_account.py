@@ -447,3 +447,13 @@ def test_no_template_offers_a_password_hint_or_security_question():
         text = path.read_text().lower()
         assert "hint" not in text, path
         assert "security question" not in text, path
+
+
+async def test_the_account_page_links_to_2fa_and_notifications(account, sign_in):
+    client = await sign_in(account["person"])
+
+    body = await (await client.get("/account/")).get_data(True)
+
+    for url in ("/account/2fa/setup", "/notifications"):
+        assert f'href="{url}"' in body
+        assert (await client.get(url)).status_code == 200
