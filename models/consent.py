@@ -82,6 +82,7 @@ class Member:
     kind: str
     authorised: bool
     can_sign_in: bool
+    language: str = "nl"
 
     @property
     def through_school(self) -> bool:
@@ -142,7 +143,7 @@ class Household:
 _MEMBERS_SQL = (
     "SELECT r.person_id AS id, r.kind AS kind, r.authorised AS authorised,"
     " p.given_name AS given_name, p.family_name AS family_name,"
-    " p.can_sign_in AS can_sign_in, p.email AS email"
+    " p.can_sign_in AS can_sign_in, p.email AS email, p.language AS language"
     " FROM relation r JOIN person p ON p.id = r.person_id"
     " WHERE r.student_id = ? AND r.active = ? AND p.active = ?"
 )
@@ -160,6 +161,7 @@ async def load_household(student: Student, school: School, family: Family):
             kind=row["kind"],
             authorised=sql.as_bool(row["authorised"]),
             can_sign_in=sql.as_bool(row["can_sign_in"]) and bool(row["email"]),
+            language=_language(row["language"]),
         )
     return Household(student, school, family, members)
 
@@ -354,6 +356,21 @@ _INSERT_LOG = (
     "INSERT INTO access_log (at, person_id, student_id, section, action, role,"
     " detail) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
+# PostgreSQL: the change and its log row in one statement, the log row
+# inserted from the changed row, so an unchanged approval writes none.
+_APPROVE_AND_LOG = (
+    "WITH changed AS (INSERT INTO approval (student_id, viewer_id, section,"
+    " approver_id, recorded_by_id, created_at) VALUES (?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT DO NOTHING RETURNING id)"
+    " INSERT INTO access_log (at, person_id, student_id, section, action, role,"
+    " detail) SELECT ?, ?, ?, ?, ?, ?, ? FROM changed RETURNING id"
+)
+_WITHDRAW_AND_LOG = (
+    "WITH changed AS (DELETE FROM approval WHERE student_id = ? AND viewer_id = ?"
+    " AND section = ? AND approver_id = ? RETURNING id)"
+    " INSERT INTO access_log (at, person_id, student_id, section, action, role,"
+    " detail) SELECT ?, ?, ?, ?, ?, ?, ? FROM changed RETURNING id"
+)
 
 
 def change_detail(viewer_id: int, approver_id: int, paper: bool) -> str:
@@ -374,20 +391,23 @@ def parse_detail(detail: str) -> dict[str, int | bool]:
     return parsed
 
 
-async def log_change(
-    *,
-    at: datetime,
-    actor_id: int,
-    student_id: int,
-    section: str,
-    action: str,
-    role: str,
-    detail: str,
-) -> None:
-    """Write the access-log row of an approval change (inside its transaction)."""
-    await sql.execute(
-        _INSERT_LOG, at, actor_id, student_id, section, action, role, detail
-    )
+async def _write_change(wanted: str, change: tuple, log: tuple) -> bool:
+    """Change one approval and write its log row: both or neither.
+
+    On PostgreSQL one statement does both, which saves a transaction's
+    round trips on the busiest write; elsewhere a transaction holds the two.
+    Returns whether the approval changed.
+    """
+    if connections.get("default").capabilities.dialect == "postgres":
+        both = _APPROVE_AND_LOG if wanted == APPROVE else _WITHDRAW_AND_LOG
+        return bool(await sql.fetch(both, *change, *log))
+    async with in_transaction():
+        written = await sql.fetch(
+            _INSERT_APPROVAL if wanted == APPROVE else _DELETE_APPROVAL, *change
+        )
+        if written:
+            await sql.execute(_INSERT_LOG, *log)
+    return bool(written)
 
 
 async def set_approval(
@@ -416,36 +436,14 @@ async def set_approval(
     now = now or utcnow()
     student_id = household.student.id
 
+    if wanted == APPROVE:
+        change = (student_id, viewer_id, section, decider_id, recorded_by_id, now)
+    else:
+        change = (student_id, viewer_id, section, decider_id)
+    detail = change_detail(viewer_id, decider_id, recorded_by_id is not None)
+    log = (now, actor_id, student_id, section, wanted, role, detail)
     try:
-        async with in_transaction():
-            if wanted == APPROVE:
-                # ON CONFLICT: the unique constraint settles a race between two
-                # requests; the loser inserts nothing and reports no change.
-                written = await sql.fetch(
-                    _INSERT_APPROVAL,
-                    student_id,
-                    viewer_id,
-                    section,
-                    decider_id,
-                    recorded_by_id,
-                    now,
-                )
-            else:
-                written = await sql.fetch(
-                    _DELETE_APPROVAL, student_id, viewer_id, section, decider_id
-                )
-            if written:
-                await log_change(
-                    at=now,
-                    actor_id=actor_id,
-                    student_id=student_id,
-                    section=section,
-                    action=wanted,
-                    role=role,
-                    detail=change_detail(
-                        viewer_id, decider_id, recorded_by_id is not None
-                    ),
-                )
+        changed = await _write_change(wanted, change, log)
     except IntegrityError:
         # A person or student removed under our feet: nothing was written;
         # answer with what the database holds now.
@@ -454,9 +452,8 @@ async def set_approval(
             student_id,
             viewer_id,
         )
-        written = []
+        changed = False
 
-    changed = bool(written)
     if changed:
         logger.info(
             "approval %s student=%s viewer=%s approver=%s",
@@ -677,11 +674,14 @@ def _notice_text(language: str, message: str, **values) -> str:
     return text % values if values else text
 
 
+def _language(language: str | None) -> str:
+    return language if language in ("nl", "en") else "nl"
+
+
 def _by_language(persons) -> dict[str, list]:
     groups: dict[str, list] = {}
     for person in persons:
-        language = person.language if person.language in ("nl", "en") else "nl"
-        groups.setdefault(language, []).append(person)
+        groups.setdefault(_language(person.language), []).append(person)
     return groups
 
 
@@ -700,18 +700,30 @@ async def tell_approval_awaited(
     Once per cell, approver and language: a repeat after a withdrawal finds
     the first message by its idempotency key. Returns how many were told.
     """
+    from models.messages import already_sent
+
     awaited = [pid for pid in cell.awaited_ids if pid != approver_id]
     if not awaited:
         return 0
-    persons = await Person.filter(id__in=awaited, active=True)
     student = household.student
+    key = f"awaited:{student.id}:{cell.viewer_id}:{cell.section}:{approver_id}"
+    # Most approvals repeat a notice already sent (approve, withdraw, approve
+    # again): one query settles that, before any person is loaded.
+    languages = {
+        household.members[pid].language for pid in awaited if pid in household.members
+    }
+    wanted_keys = {f"{key}:{language}" for language in languages}
+    if wanted_keys and wanted_keys <= await already_sent(
+        household.school, None, wanted_keys
+    ):
+        return 0
+    persons = await Person.filter(id__in=awaited, active=True)
     told = 0
     for language, group in _by_language(persons).items():
         approver = household.name(approver_id)
         if paper:
             approver = _notice_text(language, AWAITED_ON_PAPER, approver=approver)
         section = _notice_text(language, SECTION_NAMES[cell.section])
-        key = f"awaited:{student.id}:{cell.viewer_id}:{cell.section}:{approver_id}"
         await _send(
             school=household.school,
             sender=None,

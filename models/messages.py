@@ -263,6 +263,17 @@ def _scoped_key(school: School, sender: Person | None, key: str | None) -> str |
     return f"{school.id}:{sender.id if sender else 'api'}:{key}"
 
 
+async def already_sent(
+    school: School, sender: Person | None, keys: Iterable[str]
+) -> set[str]:
+    """Return which of these idempotency keys a message was sent with, in one query."""
+    scoped = {_scoped_key(school, sender, key): key for key in keys}
+    found = await Message.filter(idempotency_key__in=list(scoped)).values_list(
+        "idempotency_key", flat=True
+    )
+    return {scoped[key] for key in found}
+
+
 async def _earlier_result(message: Message, wanted: list[Person]) -> SendResult:
     got = set(
         await MessageRecipient.filter(message_id=message.id).values_list(

@@ -56,3 +56,21 @@ async def make_class(school: School, mentor: Person | None = None, **fields):
     fields.setdefault("name", f"{n}A")
     fields.setdefault("is_homeroom", True)
     return await SchoolClass.create(school=school, mentor=mentor, **fields)
+
+
+def break_access_log_writes(monkeypatch) -> None:
+    """Make every statement that writes the access log fail at the database
+    client, as a connection lost at that moment would. Statements that write
+    other tables still run, so a transaction has something to roll back."""
+    from models import sql
+
+    def failing(run):
+        async def wrapper(statement, *params):
+            if "INSERT INTO access_log" in statement:
+                raise RuntimeError("connection lost while writing the log")
+            return await run(statement, *params)
+
+        return wrapper
+
+    monkeypatch.setattr(sql, "fetch", failing(sql.fetch))
+    monkeypatch.setattr(sql, "execute", failing(sql.execute))

@@ -9,7 +9,6 @@ from datetime import UTC, date, datetime
 import pytest
 from tortoise import connections
 
-from models import consent
 from models.access import load_family
 from models.consent import (
     APPROVE,
@@ -25,7 +24,14 @@ from models.consent import (
     set_approval,
 )
 from models.entities import CARER, PARENT, SELF, AccessLog, Approval, School
-from tests.factories import approve, link, make_person, make_school, make_student
+from tests.factories import (
+    approve,
+    break_access_log_writes,
+    link,
+    make_person,
+    make_school,
+    make_student,
+)
 
 NOW = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
 UNDER_16 = date(2014, 3, 1)
@@ -283,10 +289,7 @@ async def test_staff_see_cells_without_a_tick_of_their_own(database):
 async def test_a_failing_log_insert_leaves_neither_row(database, monkeypatch):
     kid, g1, _, carer = await two_guardians_and_a_carer()
 
-    async def broken(**_kwargs):
-        raise RuntimeError("the database went away between the two statements")
-
-    monkeypatch.setattr(consent, "log_change", broken)
+    break_access_log_writes(monkeypatch)
     with pytest.raises(RuntimeError):
         await change(kid, g1, carer, "tests", APPROVE)
 
@@ -304,14 +307,40 @@ async def test_a_failing_log_insert_keeps_a_withdrawn_approval(database, monkeyp
     kid, g1, _, carer = await two_guardians_and_a_carer()
     await approve(g1, carer, kid, "tests")
 
-    async def broken(**_kwargs):
-        raise RuntimeError("connection lost")
-
-    monkeypatch.setattr(consent, "log_change", broken)
+    break_access_log_writes(monkeypatch)
     with pytest.raises(RuntimeError):
         await change(kid, g1, carer, "tests", WITHDRAW)
 
     assert await Approval.all().count() == 1
+    assert await AccessLog.all().count() == 0
+
+
+@pytest.mark.postgres  # the SQLite run leaves it out (tests/conftest.py)
+async def test_on_postgresql_a_log_row_refused_by_the_database_undoes_the_change(
+    database,
+):
+    # A real failure inside the one statement: a trigger refuses the log row
+    # after the approval row was written in that same statement.
+    kid, g1, _, carer = await two_guardians_and_a_carer()
+    await approve(g1, carer, kid, "care")
+    conn = connections.get("default")
+    await conn.execute_script(
+        "CREATE FUNCTION refuse_log() RETURNS trigger AS $$ BEGIN"
+        " RAISE EXCEPTION 'log refused'; END $$ LANGUAGE plpgsql;"
+        " CREATE TRIGGER refuse_log BEFORE INSERT ON access_log"
+        " FOR EACH ROW EXECUTE FUNCTION refuse_log();"
+    )
+    try:
+        for section, wanted in (("tests", APPROVE), ("care", WITHDRAW)):
+            with pytest.raises(Exception, match="log refused"):
+                await change(kid, g1, carer, section, wanted)
+    finally:
+        await conn.execute_script(
+            "DROP TRIGGER refuse_log ON access_log; DROP FUNCTION refuse_log();"
+        )
+
+    rows = await Approval.all().values_list("section", flat=True)
+    assert rows == ["care"]
     assert await AccessLog.all().count() == 0
 
 

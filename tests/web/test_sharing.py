@@ -29,6 +29,7 @@ from models.entities import (
 )
 from tests.factories import (
     approve,
+    break_access_log_writes,
     link,
     make_class,
     make_person,
@@ -502,10 +503,7 @@ async def test_a_failing_log_insert_answers_500_and_changes_nothing(
     kid, carer = family["kid"], family["carer"]
     client = await sign_in(family["g1"])
 
-    async def broken(**_kwargs):
-        raise RuntimeError("connection lost between the two statements")
-
-    monkeypatch.setattr(consent, "log_change", broken)
+    break_access_log_writes(monkeypatch)
     failed = await post_cell(client, kid, carer, "tests", "approve", htmx=False)
     monkeypatch.undo()
     after_failure = await snapshot()
