@@ -12,12 +12,9 @@ student's approvals, one each.
 
 from __future__ import annotations
 
-import io
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from functools import cache
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from tortoise import connections
@@ -36,6 +33,7 @@ from models.access import (
     turns_16_on,
     utcnow,
 )
+from models.catalog import SECTION_TITLES, known_language, lazy, translate
 from models.entities import (
     CARER,
     GUARDIAN,
@@ -161,7 +159,7 @@ async def load_household(student: Student, school: School, family: Family):
             kind=row["kind"],
             authorised=sql.as_bool(row["authorised"]),
             can_sign_in=sql.as_bool(row["can_sign_in"]) and bool(row["email"]),
-            language=_language(row["language"]),
+            language=known_language(row["language"]),
         )
     return Household(student, school, family, members)
 
@@ -606,25 +604,7 @@ DAYS_BEFORE_16 = 30
 # A notice is sent on the first run on or after its date, and no later than
 # this: a student who turned 16 before Inzage ran is not told "today".
 NOTICE_GRACE_DAYS = 30
-CATALOG_DIR = Path(__file__).resolve().parent.parent / "web" / "translations"
 
-
-def lazy(message: str) -> str:
-    """Mark a string for extraction; ``_notice_text`` translates it."""
-    return message
-
-
-SECTION_NAMES: dict[str, str] = {
-    "personal": lazy("Personal details"),
-    "absence": lazy("Absence"),
-    "results": lazy("Results"),
-    "tests": lazy("Tests"),
-    "reports": lazy("Reports"),
-    "meetings": lazy("Meetings"),
-    "care": lazy("Care and support"),
-    "notes": lazy("Logbook"),
-    "documents": lazy("Documents"),
-}
 
 AWAITED_SUBJECT = lazy("Your approval is awaited")
 AWAITED_BODY = lazy(
@@ -652,36 +632,10 @@ BIRTHDAY_BODY = lazy(
 )
 
 
-@cache
-def _catalog(language: str):
-    from babel.messages.mofile import write_mo
-    from babel.messages.pofile import read_po
-    from babel.support import NullTranslations, Translations
-
-    po_path = CATALOG_DIR / language / "LC_MESSAGES" / "messages.po"
-    if language == "en" or not po_path.exists():
-        return NullTranslations()
-    with po_path.open("rb") as po_file:
-        catalog = read_po(po_file, locale=language)
-    buffer = io.BytesIO()
-    write_mo(buffer, catalog)
-    buffer.seek(0)
-    return Translations(buffer)
-
-
-def _notice_text(language: str, message: str, **values) -> str:
-    text = _catalog(language if language in ("nl", "en") else "nl").gettext(message)
-    return text % values if values else text
-
-
-def _language(language: str | None) -> str:
-    return language if language in ("nl", "en") else "nl"
-
-
 def _by_language(persons) -> dict[str, list]:
     groups: dict[str, list] = {}
     for person in persons:
-        groups.setdefault(_language(person.language), []).append(person)
+        groups.setdefault(known_language(person.language), []).append(person)
     return groups
 
 
@@ -722,16 +676,16 @@ async def tell_approval_awaited(
     for language, group in _by_language(persons).items():
         approver = household.name(approver_id)
         if paper:
-            approver = _notice_text(language, AWAITED_ON_PAPER, approver=approver)
-        section = _notice_text(language, SECTION_NAMES[cell.section])
+            approver = translate(language, AWAITED_ON_PAPER, approver=approver)
+        section = translate(language, SECTION_TITLES[cell.section])
         await _send(
             school=household.school,
             sender=None,
             recipients=group,
             student=student,
             kind="sharing",
-            subject=_notice_text(language, AWAITED_SUBJECT),
-            body=_notice_text(
+            subject=translate(language, AWAITED_SUBJECT),
+            body=translate(
                 language,
                 AWAITED_BODY,
                 approver=approver,
@@ -792,18 +746,16 @@ async def _send_turning_16(
         for language, group in _by_language(recipients).items():
             names = dict(student=student.given_name, date=birthday.strftime("%d-%m-%Y"))
             if kind == NOTICE_BEFORE_16:
-                subject = _notice_text(language, BEFORE_16_SUBJECT, **names)
-                body = _notice_text(language, BEFORE_16_BODY, **names)
+                subject = translate(language, BEFORE_16_SUBJECT, **names)
+                body = translate(language, BEFORE_16_BODY, **names)
                 if kept:
                     sections = ", ".join(
-                        _notice_text(language, SECTION_NAMES[s]) for s in kept
+                        translate(language, SECTION_TITLES[s]) for s in kept
                     )
-                    body += " " + _notice_text(
-                        language, BEFORE_16_KEPT, sections=sections
-                    )
+                    body += " " + translate(language, BEFORE_16_KEPT, sections=sections)
             else:
-                subject = _notice_text(language, BIRTHDAY_SUBJECT)
-                body = _notice_text(language, BIRTHDAY_BODY, **names)
+                subject = translate(language, BIRTHDAY_SUBJECT)
+                body = translate(language, BIRTHDAY_BODY, **names)
             await _send(
                 school=school,
                 sender=None,

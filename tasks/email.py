@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import aiosmtplib
 from arq import Retry
 
+from models.catalog import translate as gettext
 from models.entities import Outbox, Person, School
 from models.outbox import (
     FAILED,
@@ -34,7 +35,7 @@ from models.outbox import (
     server_secret,
 )
 from models.settings import Settings, load_settings
-from tasks.mail_render import gettext, render_email
+from tasks.mail_render import render_email
 
 logger = logging.getLogger(__name__)
 

@@ -11,34 +11,15 @@ web/translations) as the web pages, so a string is translated once for both.
 from __future__ import annotations
 
 import html as html_module
-import io
 from functools import cache
 from pathlib import Path
 
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from babel.support import NullTranslations, Translations
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from models.catalog import known_language, translations
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_DIR = ROOT / "templates"
-CATALOG_DIR = ROOT / "web" / "translations"
-LANGUAGES: tuple[str, ...] = ("nl", "en")
-DEFAULT_LANGUAGE = "nl"
-
-
-@cache
-def translations(language: str) -> NullTranslations:
-    """Load a language's catalog from its .po file (English is the source)."""
-    po_path = CATALOG_DIR / language / "LC_MESSAGES" / "messages.po"
-    if language == "en" or not po_path.exists():
-        return NullTranslations()
-    with po_path.open("rb") as po_file:
-        catalog = read_po(po_file, locale=language)
-    buffer = io.BytesIO()
-    write_mo(buffer, catalog)
-    buffer.seek(0)
-    return Translations(buffer)
 
 
 @cache
@@ -55,14 +36,9 @@ def environment(language: str) -> Environment:
     return env
 
 
-def gettext(language: str, message: str, **variables) -> str:
-    text = translations(language).gettext(message)
-    return text % variables if variables else text
-
-
 def render_email(kind: str, language: str, **context) -> tuple[str, str]:
     """Return the (plain text, HTML) parts of one kind of e-mail."""
-    language = language if language in LANGUAGES else DEFAULT_LANGUAGE
+    language = known_language(language)
     env = environment(language)
     context.setdefault("lang", language)
     # Every template is autoescaped (SECURITY-BASELINE A24); the plain-text

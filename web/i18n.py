@@ -2,38 +2,24 @@
 
 from __future__ import annotations
 
-import io
 from contextvars import ContextVar
-from functools import cache
-from pathlib import Path
 
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from babel.support import NullTranslations, Translations
+from models.catalog import (
+    DEFAULT_LANGUAGE,
+    LANGUAGES,
+    SECTION_TITLES,
+    known_language,
+    lazy,
+    translations,
+)
 
-LANGUAGES: tuple[str, ...] = ("nl", "en")
-DEFAULT_LANGUAGE = "nl"
-CATALOG_DIR = Path(__file__).parent / "translations"
+__all__ = ["LANGUAGES", "gettext", "lazy", "ngettext", "set_language"]
 
 _language: ContextVar[str] = ContextVar("language", default=DEFAULT_LANGUAGE)
 
 
-@cache
-def translations(language: str) -> NullTranslations:
-    """Load a language's catalog from its .po file (English is the source)."""
-    po_path = CATALOG_DIR / language / "LC_MESSAGES" / "messages.po"
-    if language == "en" or not po_path.exists():
-        return NullTranslations()
-    with po_path.open("rb") as po_file:
-        catalog = read_po(po_file, locale=language)
-    buffer = io.BytesIO()
-    write_mo(buffer, catalog)
-    buffer.seek(0)
-    return Translations(buffer)
-
-
 def set_language(language: str | None) -> str:
-    chosen = language if language in LANGUAGES else DEFAULT_LANGUAGE
+    chosen = known_language(language)
     _language.set(chosen)
     return chosen
 
@@ -55,23 +41,6 @@ def ngettext(singular: str, plural: str, n: int, **variables) -> str:
 
 _ = gettext
 
-
-def lazy(message: str) -> str:
-    """Mark a string for extraction; translate it where it is shown."""
-    return message
-
-
-SECTION_TITLES: dict[str, str] = {
-    "personal": lazy("Personal details"),
-    "absence": lazy("Absence"),
-    "results": lazy("Results"),
-    "tests": lazy("Tests"),
-    "reports": lazy("Reports"),
-    "meetings": lazy("Meetings"),
-    "care": lazy("Care and support"),
-    "notes": lazy("Logbook"),
-    "documents": lazy("Documents"),
-}
 
 ROLE_TITLES: dict[str, str] = {
     "guardian": lazy("guardian"),
