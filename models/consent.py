@@ -732,7 +732,7 @@ async def _send_turning_16(
             " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
             student.id,
             kind,
-            _as_parameter(due_on),
+            sql.date_param(due_on),
             now,
         )
         if not claimed:
@@ -799,12 +799,6 @@ async def send_due_notices(today: date | None = None, now=None) -> int:
             if due is not None:
                 sent += await _send_turning_16(student, school, *due, now)
     return sent
-
-
-def _as_parameter(day: date) -> date | str:
-    # SQLite keeps dates as ISO text; its default date adapter is deprecated.
-    dialect = connections.get("default").capabilities.dialect
-    return day.isoformat() if dialect == "sqlite" else day
 
 
 def _years_before(day: date, years: int) -> date:

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from types import SimpleNamespace
 
-from tortoise import connections
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.signals import post_save
@@ -512,16 +511,10 @@ def born_on_or_before(today: date, years: int) -> date:
         return date(today.year - years, 2, 28)
 
 
-def _as_parameter(day: date) -> date | str:
-    # SQLite keeps dates as ISO text; its default date adapter is deprecated.
-    dialect = connections.get("default").capabilities.dialect
-    return day.isoformat() if dialect == "sqlite" else day
-
-
 async def _visible_params(person: Person, now: datetime | None) -> tuple:
     today = local_today(now or utcnow(), await school_timezone(person.school_id))
-    cut16 = _as_parameter(born_on_or_before(today, AGE_OF_CONSENT))
-    cut18 = _as_parameter(born_on_or_before(today, AGE_OF_MAJORITY))
+    cut16 = sql.date_param(born_on_or_before(today, AGE_OF_CONSENT))
+    cut18 = sql.date_param(born_on_or_before(today, AGE_OF_MAJORITY))
     role = person.staff_role
     return (
         True,
@@ -715,8 +708,8 @@ async def badge_for_token(token: str | None, now: datetime | None = None):
     now = now or utcnow()
     zone = _badge_timezone
     today = local_today(now, zone)
-    cut16 = _as_parameter(born_on_or_before(today, AGE_OF_CONSENT))
-    cut18 = _as_parameter(born_on_or_before(today, AGE_OF_MAJORITY))
+    cut16 = sql.date_param(born_on_or_before(today, AGE_OF_CONSENT))
+    cut18 = sql.date_param(born_on_or_before(today, AGE_OF_MAJORITY))
     rows = await sql.fetch(
         BADGE_SQL,
         True,

@@ -43,6 +43,13 @@ async def execute(statement: str, *params: Any) -> None:
     await conn.execute_query(query, list(params))
 
 
+def date_param(day: date) -> date | str:
+    """Pass a date as a parameter: SQLite keeps dates as ISO text (its
+    default date adapter is deprecated), PostgreSQL takes a date."""
+    dialect = connections.get("default").capabilities.dialect
+    return day.isoformat() if dialect == "sqlite" else day
+
+
 def as_date(value: date | str | None) -> date | None:
     """Read a date column: SQLite returns text, PostgreSQL a date."""
     if value is None or isinstance(value, date):
