@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -102,6 +104,9 @@ def _demo(settings, args) -> int:
         _with_database(settings, lambda: ensure_demo(settings, reset=args.reset))
     )
     url = f"http://127.0.0.1:{args.port}/"
+    if not os.environ.get("INZAGE_BASE_URL", "").strip():
+        # The password links the demo mails point at the port it serves on.
+        settings = dataclasses.replace(settings, base_url=url.rstrip("/"))
     print(accounts.table(url))
     serve(settings, host="127.0.0.1", port=args.port)
     return 0
