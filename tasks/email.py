@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import aiosmtplib
 from arq import Retry
 
+from models.catalog import lazy
 from models.catalog import translate as gettext
 from models.entities import Outbox, Person, School
 from models.outbox import (
@@ -44,11 +45,6 @@ RETRY_BASE_S = 30
 RETRY_MAX_S = 3600
 SMTP_TIMEOUT_S = 30
 JOB_TIMEOUT_S = 60
-
-
-def lazy(message: str) -> str:
-    """Mark a string for translation; it is translated when the mail is built."""
-    return message
 
 
 # Subjects per kind, translated with the same catalog as the pages.
@@ -104,6 +100,8 @@ def build_message(
         school_name=school.name,
         school_code=school.code,
         minutes=15,
+        # No password yet: the link is the person's first sign-in.
+        first_time=not person.password_hash,
     )
     text, html = render_email(row.kind, language, **context)
 

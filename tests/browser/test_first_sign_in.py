@@ -148,7 +148,7 @@ async def test_first_sign_in_with_link_password_and_two_step(page, demo, watcher
     async with page.expect_navigation():
         await page.get_by_role("button", name="Beginnen met instellen").click()
     await page.get_by_role(
-        "img", name="Streepjescode voor uw authenticator-app"
+        "img", name="QR-code voor uw authenticator-app"
     ).wait_for()
     await page.get_by_role("heading", name="Of voer de sleutel handmatig in").wait_for()
     await no_sideways_scroll(page)

@@ -150,6 +150,24 @@ async def test_without_smtp_the_message_is_written_to_the_mail_folder(
     assert "sam@example.test" not in logged and token not in logged
 
 
+@pytest.mark.parametrize("has_password", [False, True])
+async def test_the_link_e_mail_speaks_of_a_first_sign_in_or_a_new_password(
+    database, guardian, tmp_path, has_password
+):
+    settings = dataclasses.replace(database, data_dir=tmp_path, secret_key=SECRET)
+    stored = "$argon2id$not-checked-here" if has_password else None
+    await Person.filter(id=guardian.id).update(password_hash=stored)
+    outbox = await add_reset_email(guardian, SECRET)
+
+    await send_email({"settings": settings}, outbox.id)
+
+    [file] = (tmp_path / "mail").glob("*.eml")
+    message = email.message_from_bytes(file.read_bytes(), policy=policy.default)
+    for part in parts(message):
+        assert ("voor het eerst" in part) is not has_password
+        assert ("uw wachtwoord blijft zoals het is" in part) is has_password
+
+
 async def test_a_row_already_sent_is_not_sent_again(database, guardian, tmp_path):
     settings = dataclasses.replace(database, data_dir=tmp_path, secret_key=SECRET)
     outbox = await add_email(guardian, "invite")

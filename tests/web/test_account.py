@@ -454,6 +454,7 @@ async def test_the_account_page_links_to_2fa_and_notifications(account, sign_in)
 
     body = await (await client.get("/account/")).get_data(True)
 
+    assert "<dt>Tweestapsverificatie</dt><dd>uit</dd>" in body
     for url in ("/account/2fa/setup", "/notifications"):
         assert f'href="{url}"' in body
         assert (await client.get(url)).status_code == 200
