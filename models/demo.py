@@ -135,11 +135,14 @@ class DemoAccounts:
                 "",
             ]
         for account in self.never_signed_in:
-            # First sign-in by e-mail link ("wachtwoord vergeten") is not built
-            # yet; until it is, this guardian cannot sign in (issue: Accounts).
+            # This guardian gets in as a parent does the first time: by the
+            # e-mail link, which the demo writes to its mail folder.
             out.append(
-                f"Nooit ingelogd / never signed in: {account.email} ({account.role}); "
-                "geen wachtwoord / no password."
+                f"Nooit ingelogd / never signed in: {account.email} ({account.role}). "
+                "Kies op de inlogpagina 'Wachtwoord vergeten? Eerste keer inloggen?'; "
+                "de e-mail met de link staat in de map mail/ van de datamap. / "
+                "Use 'forgot password / first sign-in' on the sign-in page; the "
+                "e-mail with the link is written to the data folder's mail/."
             )
         if self.passwords_lost:
             out.append(

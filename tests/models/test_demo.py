@@ -141,6 +141,7 @@ async def test_demo_school_holds_every_kind_of_person_and_record(
     for account in accounts.accounts:
         assert account.email in text and account.password in text
     assert accounts.never_signed_in[0].email in text
+    assert "Eerste keer inloggen" in text and "mail/" in text  # how they get in
     mode = (settings.data_dir / ACCOUNTS_FILE).stat().st_mode
     assert stat.S_IMODE(mode) == 0o600
 
