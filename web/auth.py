@@ -336,7 +336,7 @@ async def choose_language():
         return redirect(url_for("portal.welcome"))
     if g.person is not None:
         await Person.filter(id=g.person.id).update(language=language)
-    back = same_site_path(request.referrer) or url_for("portal.welcome")
+    back = same_site_path(form.get("next")) or url_for("portal.welcome")
     response = redirect(back)
     response.set_cookie(
         "lang", language, secure=True, httponly=True, samesite="Lax", path="/"

@@ -304,3 +304,29 @@ async def test_403_for_a_missing_right_does_not_talk_about_forms(family, sign_in
 
     assert "Geen toegang" in staff_page and "formulier" not in staff_page
     assert "formulier" in await refused_form.get_data(True)
+
+
+async def test_switching_language_returns_to_the_same_page(family, sign_in):
+    kid = family["kid"]
+    client = await sign_in(family["g1"])
+    page = await (await client.get(f"/students/{kid.id}/results?page=1")).get_data(True)
+    assert f'name="next" value="/students/{kid.id}/results?page=1"' in page
+
+    back = await client.post(
+        "/language",
+        form=client.form(language="en", next=f"/students/{kid.id}/results?page=1"),
+    )
+
+    assert back.status_code == 302
+    assert back.headers["Location"] == f"/students/{kid.id}/results?page=1"
+
+
+@pytest.mark.parametrize(
+    "forged", ["https://evil.example/", "//evil.example/x", "/\\evil.example", ""]
+)
+async def test_the_language_switch_never_leaves_the_site(family, sign_in, forged):
+    client = await sign_in(family["g1"])
+
+    back = await client.post("/language", form=client.form(language="en", next=forged))
+
+    assert back.status_code == 302 and back.headers["Location"] == "/"
