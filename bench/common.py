@@ -7,11 +7,12 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -76,17 +77,42 @@ def hypercorn(database_url: str, data_dir: Path, workers: int = 2) -> Iterator[s
         process.wait(timeout=15)
 
 
-def throughput(url: str, cookie: str | None, seconds: int, connections: int) -> float:
+def throughput(
+    url: str, headers: list[str] | None, seconds: int, connections: int
+) -> float:
     """Return requests per second for one URL, measured with wrk."""
     wrk = shutil.which("wrk")
     if wrk is None:
         sys.exit("The benchmark needs wrk: apt-get install wrk")
     command = [wrk, "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
-    if cookie:
-        command += ["-H", f"Cookie: {cookie}"]
+    for header in headers or ():
+        command += ["-H", header]
     output = subprocess.run(  # noqa: S603
         [*command, url], capture_output=True, text=True, check=True
     ).stdout
     if "Non-2xx" in output:
         sys.exit(f"{url} answered with errors during the run:\n{output}")
     return float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1])
+
+
+def compare(
+    measure: Callable[[], float], health: Callable[[], float], rounds: int
+) -> tuple[float, float, float]:
+    """Measure a route and the health route in turns; return the medians.
+
+    On a shared machine the throughput of one run can swing by a third; taking
+    turns, several rounds, and the median of the ratios of each round keeps a
+    neighbour's burst from deciding the figure. Returns (route, health, ratio)
+    and prints each round.
+    """
+    pairs = []
+    for number in range(1, rounds + 1):
+        ours, theirs = measure(), health()
+        pairs.append((ours, theirs))
+        ratio = ours / theirs
+        print(f"  round {number}: {ours:8.1f} vs health {theirs:8.1f} = {ratio:6.1%}")
+    return (
+        statistics.median(p[0] for p in pairs),
+        statistics.median(p[1] for p in pairs),
+        statistics.median(p[0] / p[1] for p in pairs),
+    )
