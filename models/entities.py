@@ -215,7 +215,7 @@ class Record(Model):
 
     class Meta:
         table = "record"
-        indexes = (Index(fields=("student_id", "section", "date")),)
+        indexes = (Index(fields=("student_id", "section", "date", "id")),)
 
 
 class Absence(Model):
@@ -230,7 +230,7 @@ class Absence(Model):
 
     class Meta:
         table = "absence"
-        indexes = (Index(fields=("student_id", "date")),)
+        indexes = (Index(fields=("student_id", "date", "id")),)
 
 
 # A grade or mark; OneRoster results arrive here with their line item.
@@ -254,7 +254,7 @@ class Result(Model):
     class Meta:
         table = "result"
         unique_together = (("school", "sourced_id"),)
-        indexes = (Index(fields=("student_id", "date")),)
+        indexes = (Index(fields=("student_id", "active", "date", "id")),)
 
 
 # A standardised test score.
@@ -270,7 +270,7 @@ class TestScore(Model):
 
     class Meta:
         table = "test_score"
-        indexes = (Index(fields=("student_id", "date")),)
+        indexes = (Index(fields=("student_id", "date", "id")),)
 
 
 # A file the school attached; stored in the data folder, served checked.
@@ -287,7 +287,7 @@ class Document(Model):
 
     class Meta:
         table = "document"
-        indexes = (Index(fields=("student_id", "date")),)
+        indexes = (Index(fields=("student_id", "date", "id")),)
 
 
 # A server-side session; the cookie holds only a random token.
