@@ -8,11 +8,9 @@ from quart import Blueprint, abort, g, redirect, request, url_for
 
 from models.access import linked_students, portal_view, utcnow
 from web.records import (
-    log_access,
     page_number,
-    personal_details,
-    section_page,
     send_document,
+    view_section,
 )
 from web.rendering import render
 from web.security import signed_in, wants_fragment
@@ -70,11 +68,9 @@ async def section(student_id: int, section: str):
         )
         abort(404)
     number = page_number(request.args.get("page"))
-    if section == "personal":
-        page, details = None, await personal_details(view.student)
-    else:
-        page, details = await section_page(student_id, section, number), None
-    await log_access(g.person, student_id, section, "view", view.kind)
+    page, details = await view_section(
+        g.person, view.student, section, number, view.kind
+    )
 
     context = dict(view=view, section=section, page=page, details=details)
     if wants_fragment():

@@ -7,6 +7,7 @@ from datetime import datetime
 from types import SimpleNamespace
 
 from quart import abort, current_app, send_file
+from tortoise import connections
 
 from models import sql
 from models.access import utcnow
@@ -60,27 +61,80 @@ SECTION_SQL: dict[str, str] = {
 }
 
 
-async def section_page(student_id: int, section: str, number: int) -> Page:
-    """Return one page of a section's records in one query."""
+_LOG_SQL = (
+    "INSERT INTO access_log (at, person_id, student_id, section, action, role,"
+    " detail) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+# PostgreSQL: the view's log row and the page in one statement. A data-
+# modifying WITH runs to completion whether or not the page reads it.
+_LOGGED_SECTION_SQL: dict[str, str] = {
+    key: f"WITH logged AS ({_LOG_SQL}) {statement}"  # noqa: S608 (constants only)
+    for key, statement in SECTION_SQL.items()
+}
+
+
+async def section_page(
+    student_id: int,
+    section: str,
+    number: int,
+    *,
+    logged_for: tuple[Person, str] | None = None,
+) -> Page:
+    """Return one page of a section's records in one query.
+
+    With ``logged_for`` (the person and their role) the view is written to
+    the access log too; on PostgreSQL by the same statement.
+    """
     offset = (number - 1) * PAGE_SIZE
     if section in RECORD_SECTIONS:
-        rows = await sql.fetch(
-            SECTION_SQL["record"], student_id, section, PAGE_SIZE + 1, offset
-        )
+        key, params = "record", (student_id, section, PAGE_SIZE + 1, offset)
     elif section == "results":
-        rows = await sql.fetch(
-            SECTION_SQL["results"], student_id, True, PAGE_SIZE + 1, offset
-        )
+        key, params = "results", (student_id, True, PAGE_SIZE + 1, offset)
     elif section in SECTION_SQL:
-        rows = await sql.fetch(SECTION_SQL[section], student_id, PAGE_SIZE + 1, offset)
+        key, params = section, (student_id, PAGE_SIZE + 1, offset)
     else:
+        key, params = None, ()
+
+    if logged_for is None:
+        rows = await sql.fetch(SECTION_SQL[key], *params) if key else []
+    else:
+        person, role = logged_for
+        log = (utcnow(), person.id, student_id, section, "view", role, "")
+        if key and connections.get("default").capabilities.dialect == "postgres":
+            rows = await sql.fetch(_LOGGED_SECTION_SQL[key], *log, *params)
+        else:
+            await sql.execute(_LOG_SQL, *log)
+            rows = await sql.fetch(SECTION_SQL[key], *params) if key else []
+    if not key:
         return Page([], 1, False)
     # Attribute access is Jinja's fast path; on a dict it first fails, then
     # falls back to item access, for every field of every row.
     items = [SimpleNamespace(**row) for row in rows[:PAGE_SIZE]]
     for item in items:
-        item.date = sql.as_date(item.date)
+        day = sql.as_date(item.date)
+        # Formatted here: a call in the template costs more than the format.
+        item.iso_date = day.isoformat()
+        item.shown_date = f"{day.day:02d}-{day.month:02d}-{day.year}"
     return Page(items, number, len(rows) > PAGE_SIZE)
+
+
+async def view_section(
+    person: Person,
+    student: Student,
+    section: str,
+    number: int,
+    role: str,
+    *,
+    every_relation: bool = False,
+) -> tuple[Page | None, dict | None]:
+    """Read what a section page shows, and log the view; (page, details)."""
+    if section == "personal":
+        details = await personal_details(student, every_relation=every_relation)
+        await log_access(person, student.id, section, "view", role)
+        return None, details
+    return await section_page(
+        student.id, section, number, logged_for=(person, role)
+    ), None
 
 
 async def personal_details(student: Student, *, every_relation: bool = False) -> dict:
@@ -113,8 +167,7 @@ async def log_access(
 ) -> None:
     """Write one row of the access log that staff and families read."""
     await sql.execute(
-        "INSERT INTO access_log (at, person_id, student_id, section, action, role,"
-        " detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        _LOG_SQL,
         at or utcnow(),
         person.id,
         student_id,

@@ -16,11 +16,10 @@ from models.access import (
 from models.entities import SECTIONS
 from models.names import surname_key
 from web.records import (
-    log_access,
     page_number,
     personal_details,
-    section_page,
     send_document,
+    view_section,
 )
 from web.rendering import render
 from web.security import staff_only, wants_fragment
@@ -78,11 +77,7 @@ async def section(student_id: int, section: str):
     if section not in sections or section not in SECTIONS:
         abort(404)
     number = page_number(request.args.get("page"))
-    if section == "personal":
-        page, details = None, await personal_details(student)
-    else:
-        page, details = await section_page(student_id, section, number), None
-    await log_access(g.person, student_id, section, "view", _role())
+    page, details = await view_section(g.person, student, section, number, _role())
 
     context = dict(
         student=student, sections=sections, section=section, page=page, details=details

@@ -7,6 +7,7 @@ import pytest
 from models.entities import CARER, SELF, Absence, AccessLog, Record, Result
 from tests.factories import (
     approve,
+    break_access_log_writes,
     link,
     make_class,
     make_person,
@@ -154,6 +155,20 @@ async def test_every_view_is_logged_with_role(family, sign_in):
         "section", "role", "action"
     )
     assert rows == [("results", "guardian", "view")] * 2
+
+
+async def test_a_view_that_cannot_be_logged_shows_nothing(family, sign_in, monkeypatch):
+    kid = family["kid"]
+    client = await sign_in(family["g1"])
+    break_access_log_writes(monkeypatch)
+
+    for headers in ({}, {"HX-Request": "true"}):
+        response = await client.get(f"/students/{kid.id}/results", headers=headers)
+
+        assert response.status_code == 500
+        assert "Rekenen" not in await response.get_data(True)
+    monkeypatch.undo()
+    assert await AccessLog.all().count() == 0
 
 
 async def test_switcher_lists_each_linked_child(database, sign_in):
