@@ -20,6 +20,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from models.access import utcnow
@@ -157,6 +158,31 @@ async def mark_queued(outbox_id: int) -> None:
     await Outbox.filter(id=outbox_id, status__in=(PENDING, QUEUED)).update(
         status=QUEUED, queued_at=utcnow()
     )
+
+
+async def claim(outbox_id: int, stale_after: timedelta, now: datetime | None = None):
+    """Mark a row queued for a job of this process; False when another holds it.
+
+    For delivery without Redis, where no job id guards a row: one conditional
+    UPDATE, so of two processes sweeping at once only the one whose update
+    matched sends the row. It matches a pending row, or a queued one that no
+    job may hold any more (``ids_to_sweep``).
+    """
+    now = now or utcnow()
+    claimed = await Outbox.filter(
+        Q(status=PENDING) | Q(status=QUEUED, queued_at__lt=now - stale_after),
+        id=outbox_id,
+    ).update(status=QUEUED, queued_at=now)
+    return claimed == 1
+
+
+async def hold_until(outbox_id: int, until: datetime) -> None:
+    """Keep a queued row from the sweepers while this process waits to retry it.
+
+    The row counts as held until ``until`` plus the stale time, rather than
+    from when it was first queued: an in-process retry may wait up to an hour.
+    """
+    await Outbox.filter(id=outbox_id, status=QUEUED).update(queued_at=until)
 
 
 async def mark_sent(outbox_id: int) -> None:

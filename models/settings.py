@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,9 @@ class Settings:
     smtp_password: str | None = None
     mail_from: str = "Inzage <no-reply@localhost>"
     base_url: str = "http://127.0.0.1:8000"
+    # Without Redis: seconds between outbox sweeps in the web process; unset,
+    # the sweeper keeps the worker's schedule (every minute).
+    outbox_sweep_s: float | None = None
 
     @property
     def is_production(self) -> bool:
@@ -84,4 +88,17 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         smtp_password=get("SMTP_PASSWORD"),
         mail_from=get("MAIL_FROM") or "Inzage <no-reply@localhost>",
         base_url=get("BASE_URL") or "http://127.0.0.1:8000",
+        outbox_sweep_s=_positive_float(get("OUTBOX_SWEEP_S"), "OUTBOX_SWEEP_S"),
     )
+
+
+def _positive_float(value: str | None, name: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        number = 0
+    if not (math.isfinite(number) and number > 0):
+        raise ConfigurationError(f"{ENV_PREFIX}{name} must be a number of seconds.")
+    return number

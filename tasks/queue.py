@@ -5,7 +5,8 @@ outbox row has committed. With ``INZAGE_REDIS_URL`` the job goes to arq with
 the outbox id as its job id, so a second enqueue of the same row (a retried
 request, the sweeper) is refused by arq while the first exists. Without Redis
 the same job function runs here as an asyncio task, retried on ``Retry`` like
-arq would.
+arq would; the row is claimed first (``models.outbox.claim``), so that two web
+processes never deliver one row at once.
 
 Redis is transport, not storage: when it cannot be reached the request goes
 on, the row stays pending, and the sweeper queues it later (R3, R4).
@@ -16,18 +17,25 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from arq import Retry
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from redis.exceptions import RedisError
 
-from models.outbox import mark_queued
+from models.access import utcnow
+from models.outbox import claim, hold_until, mark_queued
 from models.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 EMAIL_JOB = "send_email"
 IN_PROCESS_MAX_TRIES = 8
+# A queued row whose job may be lost (Redis restarted without persistence, an
+# expired job, a web process stopped mid-send) is handed to a job again after
+# this long; arq refuses the job id while the first job still exists, so a
+# live job is not doubled.
+STALE_QUEUED = timedelta(minutes=10)
 
 _pools: dict[str, ArqRedis] = {}
 _running: set[asyncio.Task] = set()
@@ -69,10 +77,8 @@ async def close_pools() -> None:
 async def enqueue_email(settings: Settings, outbox_id: int) -> bool:
     """Queue the delivery of one outbox row; False when it stays pending."""
     if not settings.redis_url:
-        from tasks.email import send_email
-
-        run_in_process(send_email, {"settings": settings}, outbox_id)
-        await mark_queued(outbox_id)
+        # Not started when another process holds the row: it is on its way.
+        await deliver_here(settings, outbox_id)
         return True
     try:
         redis = await pool(settings.redis_url)
@@ -90,10 +96,31 @@ async def enqueue_email(settings: Settings, outbox_id: int) -> bool:
     return True
 
 
+async def deliver_here(settings: Settings, outbox_id: int) -> bool:
+    """Claim one outbox row and send it from this process; False if held elsewhere."""
+    from tasks.email import send_email
+
+    if not await claim(outbox_id, STALE_QUEUED):
+        return False
+
+    async def hold(delay_s: float) -> None:
+        await hold_until(outbox_id, utcnow() + timedelta(seconds=delay_s))
+
+    run_in_process(send_email, {"settings": settings}, outbox_id, on_retry=hold)
+    return True
+
+
 def run_in_process(
-    job: Callable[..., Awaitable], ctx: dict, *args, delay_s: float = 0
+    job: Callable[..., Awaitable],
+    ctx: dict,
+    *args,
+    delay_s: float = 0,
+    on_retry: Callable[[float], Awaitable] | None = None,
 ) -> asyncio.Task:
-    """Run a job as a task of this process, retrying on ``Retry`` like arq."""
+    """Run a job as a task of this process, retrying on ``Retry`` like arq.
+
+    ``on_retry`` is awaited with the delay before each wait for a retry.
+    """
 
     async def attempt() -> None:
         for job_try in range(1, IN_PROCESS_MAX_TRIES + 1):
@@ -101,12 +128,16 @@ def run_in_process(
                 await job({**ctx, "job_try": job_try}, *args)
                 return
             except Retry as retry:
-                await asyncio.sleep(
-                    retry.defer_score / 1000 if retry.defer_score else 0
-                )
+                wait_s = retry.defer_score / 1000 if retry.defer_score else 0
             except Exception:
                 logger.exception("in-process job %s failed", job.__name__)
                 return
+            if on_retry is not None:
+                try:
+                    await on_retry(wait_s)
+                except Exception:
+                    logger.exception("in-process job %s: retry hook", job.__name__)
+            await asyncio.sleep(wait_s)
 
     async def later() -> None:
         if delay_s:

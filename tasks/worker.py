@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from arq import cron
 from arq.connections import RedisSettings
@@ -15,15 +14,12 @@ from models.settings import load_settings
 from tasks.email import JOB_TIMEOUT_S, MAX_TRIES, send_email
 from tasks.housekeeping import purge_expired_sessions
 from tasks.notices import send_daily_summaries
-from tasks.queue import EMAIL_JOB, email_job_id
+from tasks.queue import EMAIL_JOB, STALE_QUEUED, deliver_here, email_job_id
 from tasks.sharing_notices import send_sharing_notices
 
 logger = logging.getLogger(__name__)
 
-# A queued row whose job Redis may have lost (a restart without persistence,
-# an expired job) is handed to the queue again after this long; arq refuses
-# the job id while the first job still exists, so a live job is not doubled.
-STALE_QUEUED = timedelta(minutes=10)
+__all__ = ["STALE_QUEUED", "WorkerSettings", "sweep_outbox"]
 
 
 async def startup(ctx: dict) -> None:
@@ -38,10 +34,20 @@ async def shutdown(ctx: dict) -> None:
 
 
 async def sweep_outbox(ctx: dict) -> int:
-    """Queue outbox rows that no job holds: pending, or queued too long (R3)."""
-    redis = ctx["redis"]
+    """Queue outbox rows that no job holds: pending, or queued too long (R3).
+
+    Under arq (``ctx["redis"]``) the rows go to the queue, whose job ids keep
+    a row from being queued twice. Without Redis the web process runs this
+    job itself (``tasks.in_process``): each row is claimed by one conditional
+    UPDATE and sent from this process, so two web processes sweeping at once
+    send a row once.
+    """
+    redis = ctx.get("redis")
     queued = 0
     for outbox_id in await ids_to_sweep(STALE_QUEUED):
+        if redis is None:
+            queued += await deliver_here(ctx["settings"], outbox_id)
+            continue
         job = await redis.enqueue_job(
             EMAIL_JOB, outbox_id, _job_id=email_job_id(outbox_id)
         )
@@ -66,6 +72,8 @@ class WorkerSettings:
             keep_result=600,
         ),
     ]
+    # The one schedule: without Redis each web process runs these same jobs
+    # on these same times itself (tasks.in_process).
     cron_jobs = [
         cron(purge_expired_sessions, minute={0, 15, 30, 45}),
         # Daily, early (UTC): the notices about turning 16.

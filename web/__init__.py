@@ -6,7 +6,7 @@ import logging
 import secrets
 from pathlib import Path
 
-from quart import Quart, g, request
+from quart import Quart, current_app, g, request
 
 from models.db import close_database, open_database
 from models.settings import Settings, load_settings
@@ -41,6 +41,9 @@ def create_app(
         PRODUCTION=settings.is_production,
         INZAGE=settings,
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,
+        # Without Redis, run the worker's periodic jobs (the outbox sweeper,
+        # the daily e-mails, purging sessions) while serving; tests turn it off.
+        JOBS_IN_PROCESS=True,
     )
     _setup_templates(app)
 
@@ -51,6 +54,10 @@ def create_app(
             # Migrations run once, before the workers start (`inzage migrate`).
             await open_database(settings, upgrade=False)
 
+    # After the database opens, and stopped before it closes.
+    app.before_serving(_start_jobs)
+    app.after_serving(_stop_jobs)
+    if manage_database:
         app.after_serving(close_database)
 
     app.before_request(_before_request)
@@ -92,6 +99,22 @@ def _secret_key(settings: Settings) -> str:
         path.write_text(secrets.token_urlsafe(48))
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+async def _start_jobs() -> None:
+    """Without Redis, this process runs the arq worker's cron jobs itself."""
+    settings = current_app.config["INZAGE"]
+    if not current_app.config["JOBS_IN_PROCESS"] or settings.redis_url:
+        return
+    from tasks.in_process import InProcessCron
+
+    current_app.extensions["inzage_cron"] = InProcessCron(settings).start()
+
+
+async def _stop_jobs() -> None:
+    cron = current_app.extensions.pop("inzage_cron", None)
+    if cron is not None:
+        await cron.stop()
 
 
 # Routes that answer without a session or the database.

@@ -12,18 +12,16 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import socket
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pyotp
 import pytest
 
 from tests.conftest import PG_URL, _create_pg_database, _drop_pg_database
+from tests.servers import serve
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -86,12 +84,6 @@ def read_accounts(path: Path) -> tuple[Account, ...]:
     return tuple(accounts)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _playwright_or_skip():
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed: apt-get install chromium")
@@ -119,47 +111,16 @@ def demo(tmp_path_factory, demo_database_url) -> Demo:
     """Run ``inzage demo --port N`` as a person would, and stop it afterwards."""
     _playwright_or_skip()
     data_dir = tmp_path_factory.mktemp("demo-data")
-    port = free_port()
     env = {
         **os.environ,
         "INZAGE_ENV": "development",
         "INZAGE_DATA_DIR": str(data_dir),
         "INZAGE_DATABASE_URL": demo_database_url,
     }
-    command = [sys.executable, "-m", "web.cli", "demo", "--port", str(port)]
+    command = [sys.executable, "-m", "web.cli", "demo", "--port", "{port}"]
     log_path = data_dir / "demo.log"
-    with log_path.open("wb") as log:
-        # The output goes to a file: a pipe nobody reads would fill and stall
-        # the server once it logs enough requests.
-        process = subprocess.Popen(  # noqa: S603
-            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            _wait_for_health(process, url, log_path)
-            yield Demo(url, read_accounts(data_dir / "demo-accounts.txt"), log_path)
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-
-
-def _wait_for_health(process: subprocess.Popen, url: str, log_path: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
-        try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    output = log_path.read_text(encoding="utf-8", errors="replace")
-    pytest.fail(f"inzage demo did not start (exit code {process.poll()}):\n{output}")
+    with serve(command, env, log_path, SERVER_START_TIMEOUT_S) as url:
+        yield Demo(url, read_accounts(data_dir / "demo-accounts.txt"), log_path)
 
 
 @pytest.fixture(scope="package")

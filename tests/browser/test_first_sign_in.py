@@ -147,9 +147,7 @@ async def test_first_sign_in_with_link_password_and_two_step(page, demo, watcher
     await no_sideways_scroll(page)
     async with page.expect_navigation():
         await page.get_by_role("button", name="Beginnen met instellen").click()
-    await page.get_by_role(
-        "img", name="QR-code voor uw authenticator-app"
-    ).wait_for()
+    await page.get_by_role("img", name="QR-code voor uw authenticator-app").wait_for()
     await page.get_by_role("heading", name="Of voer de sleutel handmatig in").wait_for()
     await no_sideways_scroll(page)
 

@@ -11,15 +11,12 @@ import logging
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import threading
 from email import policy
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from arq import Retry
 
 from models.entities import Outbox, Person
@@ -27,6 +24,7 @@ from models.outbox import add_email, add_reset_email, reset_token
 from tasks import queue
 from tasks.email import message_id, send_email
 from tests.factories import link, make_person, make_school, make_student
+from tests.servers import free_port
 from tests.web.conftest import HttpsClient
 from web import create_app
 
@@ -35,53 +33,13 @@ REDIS_TEST_URL = os.environ.get("INZAGE_REDIS_TEST_URL", "redis://127.0.0.1:6379
 SECRET = "test-secret-key-" + "x" * 32
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Sink:
-    """An aiosmtpd handler that keeps messages and can answer or stall.
-
-    It runs on the controller's own thread and loop, so the test talks to it
-    through thread-safe events.
-    """
-
-    def __init__(self):
-        self.messages: list[email.message.EmailMessage] = []
-        self.seen: list[email.message.EmailMessage] = []  # before any answer
-        self.answer: str | None = None
-        self.release = threading.Event()
-        self.release.set()
-        self.data_arrived = threading.Event()
-
-    async def handle_DATA(self, server, session, envelope):
-        parsed = email.message_from_bytes(envelope.content, policy=policy.default)
-        self.seen.append(parsed)
-        self.data_arrived.set()
-        while not self.release.is_set():
-            await asyncio.sleep(0.05)
-        if self.answer:
-            return self.answer
-        self.messages.append(parsed)
-        return "250 OK"
-
-
 @pytest.fixture
 def app(database):
     app = create_app(database, manage_database=False)
     app.test_client_class = HttpsClient
+    # Tests that start serving (test_app) run no periodic jobs unless they ask.
+    app.config["JOBS_IN_PROCESS"] = False
     return app
-
-
-@pytest.fixture
-def sink():
-    handler = Sink()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield handler, controller.port
-    controller.stop()
 
 
 @pytest.fixture

@@ -7,16 +7,13 @@ real SMTP server (aiosmtpd), and the received e-mails are checked whole.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-import email
-import socket
 from datetime import UTC, datetime, timedelta
-from email import policy
 from email.message import EmailMessage
 from email.utils import formataddr
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from models.entities import (
     Message,
@@ -36,26 +33,9 @@ SECRET_SUBJECT = "Sanne's maths resit"
 SECRET_BODY = "Sanne failed the test; call Mrs Jansen on 06-12345678."
 
 
-class Sink:
-    """An aiosmtpd handler that keeps what it receives, envelope included."""
-
-    def __init__(self):
-        self.received: list[tuple[list[str], EmailMessage]] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        parsed = email.message_from_bytes(envelope.content, policy=policy.default)
-        self.received.append((list(envelope.rcpt_tos), parsed))
-        return "250 OK"
-
-
 @pytest.fixture
-def smtp(settings):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    handler = Sink()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
+def smtp(settings, sink):
+    handler, port = sink
     yield (
         handler,
         dataclasses.replace(
@@ -65,7 +45,6 @@ def smtp(settings):
             base_url="https://inzage.test",
         ),
     )
-    controller.stop()
 
 
 async def deliver(smtp, row: Outbox) -> tuple[list[str], EmailMessage, str, str]:
@@ -246,6 +225,22 @@ async def test_the_daily_summary_is_sent_once(family):
 
     assert (first, second) == (1, 0)
     assert await Outbox.filter(kind="summary").count() == 1
+
+
+async def test_two_summary_runs_at_once_write_one_summary(family):
+    # Each web process runs the daily job without Redis: two runs may overlap.
+    school, mentor, student, guardian = family
+    await NotificationSetting.create(person=guardian, event="message", mode="daily")
+    await send(family)
+    await send(family, subject="Another", idempotency_key="another")
+
+    later = NOW + timedelta(hours=1)
+    results = await asyncio.gather(*(send_daily_summaries(now=later) for _ in range(3)))
+
+    assert sum(results) == 1
+    [summary] = await Outbox.filter(kind="summary")
+    assert summary.payload == {"events": [["message", 2]]}
+    assert await PendingNotice.filter(sent_at=None).count() == 0
 
 
 async def test_a_newer_event_waits_for_the_next_summary(family):

@@ -33,6 +33,8 @@ class HttpsClient(QuartClient):
 def app(database):
     app = create_app(database, manage_database=False)
     app.test_client_class = HttpsClient
+    # Tests that start serving (test_app) run no periodic jobs unless they ask.
+    app.config["JOBS_IN_PROCESS"] = False
     return app
 
 

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import subprocess
 import sys
-import time
 from datetime import date
 from pathlib import Path
 
@@ -21,47 +18,23 @@ import pytest
 
 from models.entities import Result
 from tests.factories import link, make_person, make_school, make_student
+from tests.servers import hypercorn_command, serve
 from tests.web.conftest import PASSWORD, PASSWORD_HASH
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def server(database, tmp_path):
     """Start hypercorn with two workers on the test database."""
-    port = free_port()
     env = {
         **os.environ,
         "INZAGE_DATA_DIR": str(tmp_path),
         "INZAGE_DATABASE_URL": database.db_url,
         "INZAGE_SECRET_KEY": "hypercorn-test-secret-" + "y" * 32,
     }
-    command = [sys.executable, "-m", "hypercorn", "web.asgi:app"]
-    command += ["--bind", f"127.0.0.1:{port}", "--workers", "2"]
-    process = subprocess.Popen(  # noqa: S603
-        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(base + "/health", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail("hypercorn did not start: " + process.stdout.read().decode())
-    yield base
-    process.terminate()
-    process.wait(timeout=10)
-    process.stdout.close()
+    with serve(hypercorn_command(sys.executable), env, tmp_path / "log") as base:
+        yield base
 
 
 def cookies_from(response: httpx.Response) -> dict[str, str]:
