@@ -124,8 +124,8 @@ async def test_the_notice_is_dutch_for_a_dutch_reader(family, smtp):
     _, _, text, html = await deliver(smtp, row)
 
     assert row.language == "nl"
-    assert "Er zijn nieuwe berichten voor je in Inzage" in text
-    assert "Er zijn nieuwe berichten voor je in Inzage" in html
+    assert "Er zijn nieuwe berichten voor u in Inzage" in text
+    assert "Er zijn nieuwe berichten voor u in Inzage" in html
 
 
 async def test_ten_messages_in_a_minute_give_one_notice_e_mail(family):
