@@ -14,7 +14,7 @@ from models.access import (
     utcnow,
 )
 from models.entities import SECTIONS
-from models.names import surname_key
+from models.names import by_surname
 from web.records import (
     page_number,
     personal_details,
@@ -37,8 +37,7 @@ def _role() -> str:
 async def students():
     """List the students this staff member's role lets them see."""
     rows = await staff_students_query(g.person).select_related("homeroom")
-    rows.sort(key=lambda s: (surname_key(s.family_name), s.given_name, s.id))
-    return await render("staff/students.html", students=rows)
+    return await render("staff/students.html", students=by_surname(rows))
 
 
 async def _student_or_404(student_id: int):

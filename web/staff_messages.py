@@ -22,6 +22,7 @@ from models.messages import (
     send_message,
     send_to_class,
 )
+from models.names import by_surname
 from web.i18n import gettext
 from web.rendering import render
 from web.security import staff_only, wants_fragment
@@ -37,9 +38,7 @@ GUARDIANS = "guardians"
 async def index():
     """List the classes and students this staff member may write about."""
     classes = await _classes_query(g.person).order_by("name", "id")
-    students = await staff_students_query(g.person).order_by(
-        "family_name", "given_name", "id"
-    )
+    students = by_surname(await staff_students_query(g.person))
     return await render("staff_messages/index.html", classes=classes, students=students)
 
 
@@ -80,9 +79,10 @@ async def _student_or_404(student_id: int):
 
 
 async def _linked_persons(student) -> list[Person]:
-    return await Person.filter(
+    persons = await Person.filter(
         relations__student_id=student.id, relations__active=True, active=True
-    ).order_by("family_name", "given_name", "id")
+    )
+    return by_surname(persons)
 
 
 def _topics(school: School) -> list[str]:

@@ -189,3 +189,24 @@ async def test_a_failed_reset_queues_no_e_mail(app, people, sign_in, monkeypatch
     # One transaction: the e-mail failed, so the 2FA is not reset either.
     assert (await Person.get(id=target.id)).totp_enabled
     assert not await Outbox.exists()
+
+
+async def test_people_sort_on_the_surname_without_its_prefix_across_pages(
+    sign_in, monkeypatch
+):
+    from web import staff_security
+
+    school = await make_school("SORT")
+    admin = await make_person(school, staff_role="admin", family_name="Visser")
+    for family_name in ("van Dijk", "Bakker", "el Amrani", "Jansen", "de Wit"):
+        await make_person(school, family_name=family_name, given_name="Kim")
+    monkeypatch.setattr(staff_security, "PAGE_SIZE", 4)
+    client = await sign_in(admin)
+
+    pages = [await (await client.get(f"{URL}?page={n}")).get_data(True) for n in (1, 2)]
+
+    names = ["el Amrani", "Bakker", "van Dijk", "Jansen", "Visser", "de Wit"]
+    order = [p.find(f"<strong>{name},") for p in pages for name in names]
+    assert all(found >= 0 for found in order[:4] + order[10:])
+    assert order[:4] == sorted(order[:4]) and order[10:] == sorted(order[10:])
+    assert order[4:10] == [-1] * 6  # the first four are on page 1 only
