@@ -127,6 +127,8 @@ async def _before_request() -> None:
     await load_current_person()
     person = g.person
     language = person.language if person else request.cookies.get("lang")
+    if person is None and request.args.get("lang"):
+        language = request.args["lang"]  # known_language() checks it
     i18n.set_language(language)
     await check_csrf()
 

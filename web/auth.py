@@ -6,7 +6,16 @@ import asyncio
 import logging
 import time
 
-from quart import Blueprint, Response, current_app, g, redirect, request, url_for
+from quart import (
+    Blueprint,
+    Response,
+    current_app,
+    g,
+    make_response,
+    redirect,
+    request,
+    url_for,
+)
 from tortoise.transactions import in_transaction
 
 from models.access import utcnow
@@ -37,7 +46,7 @@ from models.throttle import (
     address_key,
 )
 from tasks.queue import enqueue_email
-from web.i18n import LANGUAGES, gettext
+from web.i18n import DEFAULT_LANGUAGE, LANGUAGES, gettext
 from web.rendering import render
 from web.security import same_site_path
 from web.twofactor import finish_password_step
@@ -97,7 +106,14 @@ async def sign_in():
     """Show the sign-in form; a signed-in person goes to their start page."""
     if g.person is not None:
         return redirect(url_for("portal.welcome"))
-    return await render("auth/sign_in.html", error=None, form={})
+    response = await make_response(
+        await render("auth/sign_in.html", error=None, form={})
+    )
+    if request.args.get("lang") in LANGUAGES:
+        # Sent here by sign-out, which cleared every cookie: keep the
+        # person's language for the next sign-in from this browser.
+        _remember_language(response, request.args["lang"])
+    return response
 
 
 @bp.post("/login")
@@ -164,9 +180,12 @@ async def _sign_in_refused(school_code: str, email: str):
 async def sign_out():
     """End the session on the server and clear what the browser kept."""
     await end_session(request.cookies.get(COOKIE_NAME))
+    back = url_for("auth.sign_in")
     if g.person is not None:
         security_log.info("sign-out person=%s", g.person.id)
-    response = redirect(url_for("auth.sign_in"))
+        if g.person.language != DEFAULT_LANGUAGE:
+            back = url_for("auth.sign_in", lang=g.person.language)
+    response = redirect(back)
     response.delete_cookie(COOKIE_NAME, path="/", secure=True, httponly=True)
     response.headers["Clear-Site-Data"] = '"cache", "cookies", "storage"'
     return response
@@ -337,7 +356,10 @@ async def choose_language():
     if g.person is not None:
         await Person.filter(id=g.person.id).update(language=language)
     back = same_site_path(form.get("next")) or url_for("portal.welcome")
-    response = redirect(back)
+    return _remember_language(redirect(back), language)
+
+
+def _remember_language(response: Response, language: str) -> Response:
     response.set_cookie(
         "lang", language, secure=True, httponly=True, samesite="Lax", path="/"
     )

@@ -13,7 +13,14 @@ from models.catalog import (
     translations,
 )
 
-__all__ = ["LANGUAGES", "gettext", "lazy", "ngettext", "set_language"]
+__all__ = [
+    "DEFAULT_LANGUAGE",
+    "LANGUAGES",
+    "gettext",
+    "lazy",
+    "ngettext",
+    "set_language",
+]
 
 _language: ContextVar[str] = ContextVar("language", default=DEFAULT_LANGUAGE)
 

@@ -37,7 +37,7 @@ from models.throttle import (
     ThrottleUnavailable,
     code_delay_s,
 )
-from web.i18n import gettext
+from web.i18n import LANGUAGES, gettext
 from web.rendering import render
 from web.security import htmx, to_sign_in
 
@@ -155,6 +155,12 @@ async def _use_session(token: str) -> None:
 
 async def finish_password_step(person: Person) -> Response:
     """Start the session of a person whose password was right."""
+    chosen = request.cookies.get("lang")
+    if chosen in LANGUAGES and chosen != person.language:
+        # The sign-in page was in the language this browser chose there: the
+        # portal goes on in it, rather than switching back after the password.
+        await Person.filter(id=person.id).update(language=chosen)
+        person.language = chosen
     school = await School.get(id=person.school_id)
     required = totp.is_required(person, school.require_2fa)
     if person.totp_enabled or required:

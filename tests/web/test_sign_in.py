@@ -333,3 +333,33 @@ async def test_language_switch_returns_to_the_page_it_came_from(account, sign_in
     assert response.headers["Location"] == (
         f"/students/{account['kid'].id}/results?page=2"
     )
+
+
+async def test_the_language_chosen_on_the_sign_in_page_stays_after_sign_in(
+    app, account
+):
+    client = app.test_client()
+    page = await (await client.get("/login")).get_data(True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    await client.post("/language", form={"csrf_token": token, "language": "en"})
+
+    signed = await sign_in_with_form(client, "DEMO", "sam@example.test", PASSWORD)
+    welcome = await client.get(signed.headers["Location"], follow_redirects=True)
+
+    assert '<html lang="en">' in await welcome.get_data(True)
+    assert (await Person.get(id=account["person"].id)).language == "en"
+
+
+async def test_sign_out_leaves_the_sign_in_page_in_the_persons_language(
+    account, sign_in
+):
+    await Person.filter(id=account["person"].id).update(language="en")
+    client = await sign_in(await Person.get(id=account["person"].id))
+
+    out = await client.post("/logout", form=client.form())
+    sign_in_page = await client.get(out.headers["Location"])
+
+    assert out.headers["Location"] == "/login?lang=en"
+    assert '<html lang="en">' in await sign_in_page.get_data(True)
+    assert set_cookies(sign_in_page)["lang"].startswith("lang=en;")
+    assert "lang" not in set_cookies(await client.get("/login?lang=xx"))
