@@ -654,7 +654,7 @@ async def tell_approval_awaited(
     Once per cell, approver and language: a repeat after a withdrawal finds
     the first message by its idempotency key. Returns how many were told.
     """
-    from models.messages import already_sent
+    from models.messages import EVENT_APPROVAL_AWAITED, already_sent
 
     awaited = [pid for pid in cell.awaited_ids if pid != approver_id]
     if not awaited:
@@ -695,6 +695,7 @@ async def tell_approval_awaited(
             ),
             idempotency_key=f"{key}:{language}",
             now=now,
+            event=EVENT_APPROVAL_AWAITED,
         )
         told += len(group)
     return told

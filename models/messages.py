@@ -192,11 +192,14 @@ async def send_message(
     body: str,
     idempotency_key: str | None = None,
     now: datetime | None = None,
+    event: str = EVENT_MESSAGE,
 ) -> SendResult:
     """Send one message to the recipients who may see it; say who was left out.
 
     Raises InvalidMessage for bad input, before anything is written. The same
     idempotency key (per school and sender) gives the first message back.
+    ``event`` is what the recipients are told of by e-mail, as they chose
+    under Notificaties: a new message, or for instance an approval awaited.
     """
     _check_kind(kind, section, student)
     subject, body = clean_subject(subject), clean_body(body)
@@ -238,7 +241,7 @@ async def send_message(
             await MessageRecipient.bulk_create(
                 [MessageRecipient(message=message, person=p) for p in delivered]
             )
-            await record_event(delivered, EVENT_MESSAGE, now)
+            await record_event(delivered, event, now)
     except IntegrityError:
         # Two submissions at once: the unique key let only one through.
         existing = await Message.get_or_none(idempotency_key=key) if key else None

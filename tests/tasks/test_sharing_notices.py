@@ -19,6 +19,9 @@ from models.entities import (
     SELF,
     Message,
     MessageRecipient,
+    NotificationSetting,
+    Outbox,
+    PendingNotice,
     School,
     StudentNotice,
 )
@@ -168,3 +171,18 @@ async def test_an_approval_tells_the_other_guardian_theirs_is_awaited(database):
     # Nobody else is waited for once both approved; g1 is never told.
     assert await inbox(g1) == []
     assert await Message.all().count() == 1
+
+
+async def test_the_awaited_notice_follows_the_approval_awaited_setting(database):
+    # Messages in a daily summary, approvals awaited at once (SPEC.md 8).
+    kid, g1, g2, own, carer = await family()
+    await NotificationSetting.create(person=g2, event="message", mode="daily")
+    await NotificationSetting.create(
+        person=g2, event="approval_awaited", mode="immediate"
+    )
+
+    await change(kid, g1, carer, APPROVE)
+
+    assert [m.subject for m in await inbox(g2)] == ["Your approval is awaited"]
+    assert await Outbox.filter(person_id=g2.id, kind="notice").count() == 1
+    assert await PendingNotice.filter(person_id=g2.id).count() == 0
