@@ -62,6 +62,10 @@ class Filters:
         self.person_id = self._number(args.get("person"), "person")
         self.since_day = self._day(args.get("from"), "from")
         self.until_day = self._day(args.get("to"), "to")
+        # A period that ends before it starts holds nothing: say so.
+        self.backwards = bool(
+            self.since_day and self.until_day and self.since_day > self.until_day
+        )
         self.zone = zone
 
     def _number(self, raw: str | None, name: str) -> int | None:
@@ -138,6 +142,9 @@ async def staff_log():
         page_url=_page_url,
         endpoint="access_log.staff_log",
         args=filters.as_args(),
+        # The fragment too: a filtered or next page keeps its student column.
+        show_student=True,
+        filtered=bool(filters.as_args()),
     )
     if wants_fragment():
         return await render("access_log/partials/entries.html", **context)

@@ -284,3 +284,28 @@ async def test_the_staff_log_holds_50_entries_to_a_page(world, sign_in):
 
     assert [entries(p) for p in pages] == [50, 50, 20]
     assert await Student.filter(id=world["kid"].id).exists()
+
+
+async def test_a_filtered_fragment_keeps_the_student_column_and_says_when_empty(
+    world, sign_in
+):
+    kid = world["kid"]
+    await log_row(world["carer"], kid, "absence", role="carer")
+    admin = await sign_in(world["admin"])
+
+    page = await (await admin.get("/staff/log")).get_data(True)
+    fragment = await (
+        await admin.get(f"/staff/log?person={world['carer'].id}", headers=HTMX)
+    ).get_data(True)
+    later = await (
+        await admin.get("/staff/log?from=2030-01-01", headers=HTMX)
+    ).get_data(True)
+    backwards = await (
+        await admin.get("/staff/log?from=2026-11-05&to=2026-11-01", headers=HTMX)
+    ).get_data(True)
+
+    student_link = f'student={kid.id}">{kid.given_name}'
+    assert student_link in page and student_link in fragment
+    assert "Niets in het logboek past bij deze filters." in later
+    assert "Er is nog niets vastgelegd." not in later
+    assert "De periode eindigt voordat hij begint" in backwards
