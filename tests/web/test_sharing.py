@@ -405,6 +405,9 @@ async def test_staff_record_an_approval_given_on_paper(family, staff, sign_in):
     assert fragment.status_code == 200
     cell = await fragment.get_data(True)
     assert "cell-ticked" in cell and "op papier, vastgelegd door de school" in cell
+    # The staff member did not approve: the cell names who did.
+    assert "u heeft toestemming gegeven" not in cell
+    assert f"{g2.given_name}" in cell.split('class="cell-state"')[1].split("</span>")[0]
     assert again.status_code == 303
     assert again.headers["Location"].startswith(f"{staff_url(kid)}?decider={g2.id}")
     approval = await Approval.get(student_id=kid.id)
