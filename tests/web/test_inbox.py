@@ -314,6 +314,24 @@ async def test_a_guardian_writes_to_the_mentor(family, sign_in):
     assert await badge_of(await sign_in(family["mentor"])) == 1
 
 
+async def test_staff_reading_a_message_are_sent_to_the_staff_form(family, sign_in):
+    client = await sign_in(family["guardian"])
+    kid = family["kid"]
+    await client.post(
+        "/inbox/new",
+        form=client.form(child=str(kid.id), subject="Dentist", body="Away at 10."),
+    )
+    message = await Message.get()
+    mentor = await sign_in(family["mentor"])
+
+    page = await (await mentor.get(f"/inbox/{message.id}")).get_data(True)
+    form = await mentor.get(f"/staff/messages/students/{kid.id}")
+
+    assert f'href="/staff/messages/students/{kid.id}"' in page
+    assert "/inbox/new" not in page
+    assert form.status_code == 200
+
+
 async def test_without_a_mentor_the_admins_get_it(family, sign_in):
     client = await sign_in(family["guardian"])
 
