@@ -496,6 +496,10 @@ async def _student(
         phone=story.phone(),
         email=own.email if own else "",
     )
+    # As the student information system would name it, for the messages API
+    # (README): the student of /students/3/ is stu-3.
+    student.sourced_id = f"stu-{student.id}"
+    await student.save(update_fields=["sourced_id"])
     for guardian in family.guardians:
         await Relation.create(person=guardian, student=student, kind=GUARDIAN)
     for person, kind in family.others:

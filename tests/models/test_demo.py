@@ -92,6 +92,8 @@ async def test_demo_school_holds_every_kind_of_person_and_record(
     assert all(POSTCODE_ADDRESS.fullmatch(s.address) for s in students)
     assert all(s.phone.startswith("06-") for s in students)
     assert any(" " in s.family_name for s in students)  # "van der", "de", ...
+    # The messages API names students by sourcedId (README's example).
+    assert all(s.sourced_id == f"stu-{s.id}" for s in students)
 
     guardians = await _relations(GUARDIAN)
     per_student = Counter(student for _, student in guardians)
