@@ -5,7 +5,12 @@ from __future__ import annotations
 from quart import Blueprint, g, redirect, request, url_for
 
 from models.entities import NotificationSetting
-from models.messages import DEFAULT_MODES, EVENTS, MODES
+from models.messages import (
+    DEFAULT_MODES,
+    EVENT_APPROVAL_AWAITED,
+    EVENT_MESSAGE,
+    MODES,
+)
 from web.i18n import lazy
 from web.rendering import render
 from web.security import signed_in, wants_fragment
@@ -19,6 +24,11 @@ EVENT_TITLES: dict[str, str] = {
     "approval_awaited": lazy("An approval awaits you"),
     "new_data": lazy("New data in a part of the file you can see"),
 }
+# The events something in the product tells of today. A document ready, an
+# answered change request and new data join as the features that produce
+# them land (issue "Postkantoor and notifications"): a choice for an event
+# that never happens would only mislead.
+SHOWN_EVENTS: tuple[str, ...] = (EVENT_MESSAGE, EVENT_APPROVAL_AWAITED)
 MODE_TITLES: dict[str, str] = {
     "off": lazy("Off"),
     "immediate": lazy("At once"),
@@ -32,13 +42,13 @@ async def _choices() -> dict[str, str]:
             "event", "mode"
         )
     )
-    return {event: chosen.get(event, DEFAULT_MODES[event]) for event in EVENTS}
+    return {event: chosen.get(event, DEFAULT_MODES[event]) for event in SHOWN_EVENTS}
 
 
 async def _show(saved: bool = False):
     context = dict(
         choices=await _choices(),
-        events=EVENTS,
+        events=SHOWN_EVENTS,
         modes=MODES,
         event_titles=EVENT_TITLES,
         mode_titles=MODE_TITLES,
@@ -61,7 +71,7 @@ async def edit():
 async def save():
     """Save the choices the form holds; an event left out keeps its choice."""
     form = await request.form
-    for event in EVENTS:
+    for event in SHOWN_EVENTS:
         mode = form.get(f"event-{event}")
         if mode in MODES:
             await NotificationSetting.update_or_create(
