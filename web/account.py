@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from quart import Blueprint, abort, g, redirect, request, url_for
 from tortoise.transactions import in_transaction
+from ua_parser import parse as parse_user_agent
 
 from models.access import utcnow
 from models.entities import Person, School, Session
@@ -111,7 +114,32 @@ async def password_post():
 async def sessions():
     """List the person's sessions: where and since when they are signed in."""
     rows = await Session.filter(person_id=g.person.id).order_by("-last_seen_at")
-    return await render("account/sessions.html", rows=rows, current_id=g.session.id)
+    school = await School.get(id=g.person.school_id)
+    # The first parse compiles the library's rules: off the event loop.
+    devices = await asyncio.to_thread(
+        lambda: {row.id: describe_device(row.user_agent) for row in rows}
+    )
+    return await render(
+        "account/sessions.html",
+        rows=rows,
+        devices=devices,
+        zone=ZoneInfo(school.timezone),
+        current_id=g.session.id,
+    )
+
+
+def describe_device(user_agent: str | None) -> str | None:
+    """Name the browser and system a User-Agent header claims, for a person."""
+    if not user_agent:
+        return None
+    found = parse_user_agent(user_agent)
+    browser = found.user_agent.family if found.user_agent else None
+    system = found.os.family if found.os else None
+    if found.device and found.device.family not in ("Other", "Spider"):
+        system = f"{system} ({found.device.family})" if system else found.device.family
+    if browser and system:
+        return gettext("%(browser)s on %(system)s", browser=browser, system=system)
+    return browser or system
 
 
 @bp.post("/sessions/end")

@@ -9,8 +9,9 @@ import os
 import re
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
@@ -172,7 +173,15 @@ async def test_the_sessions_page_lists_and_ends_one_other_session(
     person, kid = account["person"], account["kid"]
     client = await sign_in(person)
     other = await sign_in(person)
-    await Session.filter(person_id=person.id).update(user_agent="Firefox op de pc")
+    firefox = (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) "
+        "Gecko/20100101 Firefox/133.0"
+    )
+    signed_in_at = datetime.now(UTC) - timedelta(hours=1)
+    local = signed_in_at.astimezone(ZoneInfo(account["school"].timezone))
+    await Session.filter(person_id=person.id).update(
+        user_agent=firefox, created_at=signed_in_at
+    )
     stranger = await make_person(account["school"])
     strangers = await sign_in(stranger)
 
@@ -186,7 +195,8 @@ async def test_the_sessions_page_lists_and_ends_one_other_session(
         "/account/sessions/end", form=client.form(session_id=str(other_row.id))
     )
 
-    assert "Firefox op de pc" in page and page.count('name="session_id"') == 1
+    assert "Firefox op Windows" in page and page.count('name="session_id"') == 1
+    assert f"Ingelogd {local:%d-%m-%Y %H:%M}" in page and firefox not in page
     assert refused.status_code == 404
     assert await alive(app, strangers.token, kid.id) is False  # not linked
     assert await Session.filter(id=foreign.id).exists()
