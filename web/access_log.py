@@ -45,7 +45,11 @@ async def family_log(student_id: int):
     if wants_fragment():
         return await render("access_log/partials/entries.html", **context)
     return await render(
-        "access_log/family.html", children=view.children, section=None, **context
+        "access_log/family.html",
+        children=view.children,
+        section=None,
+        log_page=True,
+        **context,
     )
 
 

@@ -135,6 +135,7 @@ async def set_cell(student_id: int):
             editable=True,
             post_url=url_for("sharing.set_cell", student_id=student_id),
             decider=None,
+            announce=True,
         )
     anchor = f"#cell-{viewer_id}-{section}"
     return redirect(url_for("sharing.grid", student_id=student_id) + anchor, 303)
@@ -221,6 +222,7 @@ async def record_paper(student_id: int):
             editable=True,
             post_url=post_url,
             decider=decider,
+            announce=True,
         )
     target = url_for("sharing.staff_grid", student_id=student_id, decider=decider)
     return redirect(f"{target}#cell-{viewer_id}-{section}", 303)

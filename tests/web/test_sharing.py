@@ -135,6 +135,9 @@ async def test_the_menu_names_the_page_after_the_persons_part(family, sign_in):
 
     assert f'href="/students/{kid.id}/sharing">Instellen toegang' in decider_menu
     assert f'href="/students/{kid.id}/sharing">Gedeeld met mij' in other_menu
+    # Deciders find "who looked" in the menu; the log is theirs only.
+    assert f'href="/students/{kid.id}/log">Wie keek er' in decider_menu
+    assert f"/students/{kid.id}/log" not in other_menu
 
 
 async def test_approving_swaps_the_cell_red_then_green(family, sign_in):
@@ -156,6 +159,12 @@ async def test_approving_swaps_the_cell_red_then_green(family, sign_in):
     assert state_of(waiting, carer, "tests") == "waiting"
     green = await second.get_data(True)
     assert "cell-shared" in green and "Gedeeld: Jan Scholten ziet dit." in green
+    # The page's live region is told the new state, for screen readers.
+    assert 'id="grid-status" class="visually-hidden" role="status"' in waiting
+    announced = re.search(
+        r'<p id="grid-status" hx-swap-oob="innerHTML">(.*?)</p>', green
+    )
+    assert "Jan Scholten: Gedeeld: Jan Scholten ziet dit." in announced.group(1)
     assert state_of(reloaded, carer, "tests") == "shared"
     assert await Approval.filter(viewer_id=carer.id, section="tests").count() == 2
 
@@ -316,6 +325,7 @@ async def test_a_carer_reads_what_is_shared_and_by_whom(family, sign_in):
     assert (
         "cell-shared" in absence and "Anna Smit" in absence and "Piet Smit" in absence
     )
+    assert "Gedeeld met u: u ziet dit." in absence and "Jan Scholten ziet" not in body
     tests = cell_html(body, carer, "tests")
     assert "cell-waiting" in tests and "Wacht op:" in tests
     # Only the carer's own row: nothing about what others are given.
@@ -339,6 +349,9 @@ async def test_the_grid_of_a_17_year_old_shows_sections_kept_for_guardians(
     kept = cell_html(grid, g1, "results")
     assert "cell-shared" in kept
     assert "Zichtbaar voor gezaghebbende ouders tot 18" in kept
+    assert "Een toestemming hier telt vanaf 18 jaar." in kept
+    # The student decides alone: nobody else is waited for, or waits.
+    assert "wacht op u" not in grid and "wacht op anderen" not in grid
     assert state_of(grid, g1, "care") == "open"
     assert "Zichtbaar voor gezaghebbende ouders tot 18" in cell_html(
         shared, g1, "results"
