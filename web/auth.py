@@ -280,11 +280,12 @@ async def reset():
         return response
 
     token = request.cookies.get(RESET_COOKIE)
-    if token is not None and await find_usable_link(token) is None:
+    found = await find_usable_link(token) if token is not None else None
+    if token is not None and found is None:
         return await _link_invalid()
     # Without the cookie (a browser may hold a SameSite=Strict cookie back
     # after a link from another site) the form still shows; saving checks.
-    return await render("auth/reset.html", error=None)
+    return await render("auth/reset.html", error=None, account=found and found[1])
 
 
 @bp.post("/reset")
@@ -301,7 +302,7 @@ async def reset_post():
     school = await School.get(id=person.school_id)
     error = new_password_error(password, repeated, person, school)
     if error:
-        return await render("auth/reset.html", error=error), 400
+        return await render("auth/reset.html", error=error, account=person), 400
 
     new_hash = await hash_password_async(password)
     now = utcnow()

@@ -180,6 +180,9 @@ async def test_opening_the_link_moves_the_token_out_of_the_address(app, account)
     body = await form.get_data(True)
     assert form.status_code == 200 and 'name="password"' in body
     assert token not in body
+    # A password manager files the new password under the account's address.
+    email = account["person"].email
+    assert f'value="{email}" autocomplete="username"' in body
     assert form.headers["Referrer-Policy"] == "no-referrer"
 
 
