@@ -182,6 +182,8 @@ def _add_staff(settings, args) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run one ``inzage`` command and return its exit code."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+    # The ORM's start and stop lines would only stand between a command's own.
+    logging.getLogger("tortoise").setLevel(logging.WARNING)
     args = _parser().parse_args(argv)
     settings = load_settings()
     try:

@@ -17,6 +17,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from models.entities import (
+    GUARDIAN,
     SECTIONS,
     SELF,
     Enrollment,
@@ -199,6 +200,59 @@ class _Importer:
             ("results", self.results),
         ):
             self.report.tallies[kind] = store.tally()
+        await self._notes()
+
+    async def _notes(self) -> None:
+        """Say what the school still lacks for its people to see anything.
+
+        A bundle can be valid and still leave mentors without a homeroom
+        class (OneRoster classes are often scheduled classes only), students
+        without guardians, or the school without an administrator.
+        """
+        school_id, conn = self.school.id, self.conn
+        students = Student.filter(school_id=school_id, active=True).using_db(conn)
+        no_homeroom = await students.filter(homeroom_id=None).count()
+        mentors = set(
+            await Person.filter(school_id=school_id, staff_role="mentor", active=True)
+            .using_db(conn)
+            .values_list("id", flat=True)
+        )
+        with_class = set(
+            await SchoolClass.filter(school_id=school_id, is_homeroom=True)
+            .using_db(conn)
+            .values_list("mentor_id", flat=True)
+        )
+        guarded = set(
+            await Relation.filter(
+                student__school_id=school_id, kind=GUARDIAN, active=True
+            )
+            .using_db(conn)
+            .values_list("student_id", flat=True)
+        )
+        student_ids = set(await students.values_list("id", flat=True))
+        admins = (
+            await Person.filter(school_id=school_id, staff_role="admin", active=True)
+            .using_db(conn)
+            .count()
+        )
+
+        note = self.report.notes.append
+        if no_homeroom:
+            note(
+                f"{no_homeroom} student(s) have no homeroom class: no mentor sees them."
+            )
+        if mentors - with_class:
+            note(
+                f"{len(mentors - with_class)} teacher(s) mentor no homeroom class: "
+                "they see no students."
+            )
+        if student_ids - guarded:
+            note(f"{len(student_ids - guarded)} student(s) have no guardian linked.")
+        if not admins:
+            note(
+                "The school has no administrator: add one with inzage add-staff "
+                f"--school {self.school.code} --email ADDRESS --role admin."
+            )
 
     async def _school(self, code: str) -> School:
         school = await School.filter(code=code).using_db(self.conn).first()

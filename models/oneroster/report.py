@@ -62,6 +62,8 @@ class ImportReport:
     data_rows: int = 0
     # The code of the school this import created, if it did.
     school_created: str = ""
+    # What the school still lacks after the import (models.oneroster.importer).
+    notes: list[str] = field(default_factory=list)
 
     def problem(self, file: str, line: int, reason: str, *, skip: bool = True):
         """Record a problem; ``skip`` says that the row was left out."""
@@ -98,6 +100,7 @@ class ImportReport:
             out.append("Nothing changed: every imported record was already up to date.")
         if self.school_created:
             out.append(f"School {self.school_created} did not exist yet: created.")
+        out.extend(f"Note: {note}" for note in self.notes)
         out.append(
             f"Added {self.added}, changed {self.changed}, "
             f"unchanged {self.unchanged}, skipped {self.skipped}."
