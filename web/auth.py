@@ -106,8 +106,9 @@ async def sign_in():
     """Show the sign-in form; a signed-in person goes to their start page."""
     if g.person is not None:
         return redirect(url_for("portal.welcome"))
+    signed_out = request.args.get("signed_out") == "1"
     response = await make_response(
-        await render("auth/sign_in.html", error=None, form={})
+        await render("auth/sign_in.html", error=None, form={}, signed_out=signed_out)
     )
     if request.args.get("lang") in LANGUAGES:
         # Sent here by sign-out, which cleared every cookie: keep the
@@ -183,8 +184,9 @@ async def sign_out():
     back = url_for("auth.sign_in")
     if g.person is not None:
         security_log.info("sign-out person=%s", g.person.id)
-        if g.person.language != DEFAULT_LANGUAGE:
-            back = url_for("auth.sign_in", lang=g.person.language)
+        language = g.person.language
+        lang = language if language != DEFAULT_LANGUAGE else None
+        back = url_for("auth.sign_in", signed_out=1, lang=lang)
     response = redirect(back)
     response.delete_cookie(COOKIE_NAME, path="/", secure=True, httponly=True)
     response.headers["Clear-Site-Data"] = '"cache", "cookies", "storage"'

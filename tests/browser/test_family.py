@@ -101,7 +101,8 @@ async def test_results_page_with_htmx_then_sign_out_and_back(page, demo):
     assert await records(page) == PAGE_SIZE
 
     await sign_out(page)
-    assert page.url == demo.url + "/login"
+    assert page.url == demo.url + "/login?signed_out=1"
+    await page.get_by_role("status").filter(has_text="U bent uitgelogd.").wait_for()
     await page.locator("#password").wait_for()
 
     # Back shows nothing of the child, and a reload is the sign-in page.

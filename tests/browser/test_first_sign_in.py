@@ -175,7 +175,7 @@ async def test_first_sign_in_with_link_password_and_two_step(page, demo, watcher
     # Sign out in the header, then in again: now the password asks for a code.
     async with page.expect_navigation():
         await page.get_by_role("button", name="Uitloggen").click()
-    assert page.url == demo.url + "/login"
+    assert page.url == demo.url + "/login?signed_out=1"
     assert child not in await page.locator("body").inner_text()
     await fill_sign_in(page, address)
     assert page.url == demo.url + "/login/code", await sign_in_trouble(page)

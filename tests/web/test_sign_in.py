@@ -153,7 +153,7 @@ async def test_sign_out_kills_the_session_and_clears_the_browser(app, account):
     response = await client.post("/logout", form={"csrf_token": csrf})
 
     assert response.status_code == 302
-    assert response.headers["Location"] == "/login"
+    assert response.headers["Location"] == "/login?signed_out=1"
     assert response.headers["Clear-Site-Data"] == '"cache", "cookies", "storage"'
     deleted = set_cookies(response)[COOKIE_NAME]
     assert "Max-Age=0" in deleted or "1970" in deleted
@@ -359,7 +359,8 @@ async def test_sign_out_leaves_the_sign_in_page_in_the_persons_language(
     out = await client.post("/logout", form=client.form())
     sign_in_page = await client.get(out.headers["Location"])
 
-    assert out.headers["Location"] == "/login?lang=en"
+    assert out.headers["Location"] == "/login?signed_out=1&lang=en"
+    assert "You are signed out." in await sign_in_page.get_data(True)
     assert '<html lang="en">' in await sign_in_page.get_data(True)
     assert set_cookies(sign_in_page)["lang"].startswith("lang=en;")
     assert "lang" not in set_cookies(await client.get("/login?lang=xx"))
