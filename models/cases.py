@@ -36,6 +36,7 @@ from models.entities import (
     School,
     Student,
 )
+from models.settings import sqlite_url
 
 CASE_TIMEZONE = "Europe/Amsterdam"
 COLUMNS: tuple[str, ...] = (
@@ -353,7 +354,7 @@ async def run_case_table(path: Path, out: TextIO) -> int:
         _models_for_nested_context(),
         tempfile.TemporaryDirectory(prefix="inzage-cases-") as folder,
     ):
-        db_url = f"sqlite://{Path(folder) / 'cases.sqlite3'}"
+        db_url = sqlite_url(Path(folder) / "cases.sqlite3")
         counts = await _check_rows(rows, db_url, out)
 
     if not rows:

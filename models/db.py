@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import unquote
 
 from tortoise import Tortoise
 from tortoise.backends.base.config_generator import expand_db_url
@@ -28,6 +29,12 @@ async def _keep_session_state(connection) -> None:
 
 
 def _connection(db_url: str) -> str | dict[str, Any]:
+    if db_url.startswith("sqlite://"):
+        # The file's path is quoted in the URL (models.settings.sqlite_url).
+        connection = expand_db_url(db_url)
+        path = connection["credentials"]["file_path"]
+        connection["credentials"]["file_path"] = unquote(path)
+        return connection
     if not db_url.startswith(("postgres://", "asyncpg://")):
         return db_url
     connection = expand_db_url(db_url)

@@ -6,6 +6,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 ENV_PREFIX = "INZAGE_"
 PRODUCTION = "production"
@@ -41,7 +42,7 @@ class Settings:
         """Return the database URL, SQLite in the data folder by default."""
         if self.database_url:
             return self.database_url
-        return f"sqlite://{(self.data_dir / 'inzage.sqlite3').resolve()}"
+        return sqlite_url(self.data_dir / "inzage.sqlite3")
 
     @property
     def mail_dir(self) -> Path:
@@ -66,6 +67,15 @@ class Settings:
             raise ConfigurationError(
                 "Inzage will not start in production without: " + "; ".join(missing)
             )
+
+
+def sqlite_url(path: Path) -> str:
+    """Return the URL of a SQLite file, quoted so any folder name survives it.
+
+    Tortoise reads the URL with urllib: a '#' or '?' in a folder's name would
+    end the path there (models.db unquotes it again).
+    """
+    return "sqlite://" + quote(str(path.resolve()), safe="/")
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:

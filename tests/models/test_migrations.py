@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import uuid
@@ -96,3 +97,24 @@ def test_new_not_null_columns_get_defaults_for_existing_rows(empty_db_url):
     )
 
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_a_data_folder_named_with_url_characters_holds_the_database(tmp_path):
+    # "#" and "?" would end the path of a SQLite URL built as it is; the
+    # command then waited on a file elsewhere instead of creating this one.
+    data_dir = tmp_path / "school #1 ?2 %3"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INZAGE_")}
+    env["INZAGE_DATA_DIR"] = str(data_dir)
+
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "web.cli", "migrate"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (data_dir / "inzage.sqlite3").stat().st_size > 0
+    assert [p.name for p in tmp_path.iterdir()] == [data_dir.name]
