@@ -231,8 +231,8 @@ def code_account_delay_s(failures: int) -> float:
 def _wrong_code_message() -> str:
     # One message for a wrong code and for a throttled attempt: no oracle.
     return gettext(
-        "That code was not accepted. Check the code in your app, wait a moment "
-        "and try again."
+        "That code was not accepted. Check the code in your app, or the "
+        "recovery code you typed, wait a moment and try again."
     )
 
 

@@ -20,6 +20,7 @@ from argon2 import PasswordHasher
 from models.access import utcnow
 from models.entities import Outbox, Person, Session, Throttle
 from models.passwords import verify_password
+from models.sessions import token_hash
 from tasks import queue
 from tests.factories import link, make_person, make_school, make_student
 from tests.web.conftest import PASSWORD, PASSWORD_HASH, sign_in_with_form
@@ -468,3 +469,15 @@ async def test_the_account_page_links_to_2fa_and_notifications(account, sign_in)
     for url in ("/account/2fa/setup", "/notifications"):
         assert f'href="{url}"' in body
         assert (await client.get(url)).status_code == 200
+
+
+async def test_a_half_finished_sign_in_is_listed_as_not_finished(account, sign_in):
+    person = account["person"]
+    client = await sign_in(person)
+    half = await sign_in(person)
+    await Session.filter(token_hash=token_hash(half.token)).update(pending_2fa=True)
+
+    page = await (await client.get("/account/sessions")).get_data(True)
+
+    assert page.count("Inloggen niet afgemaakt") == 1
+    assert page.count("Ingelogd ") == 1  # this device only
