@@ -329,6 +329,25 @@ async def test_a_recovery_code_works_once(app, client, account):
     assert await totp.recovery_codes_left(person.id) == 9
 
 
+async def test_the_code_step_has_a_letter_field_for_recovery_codes(
+    app, client, account
+):
+    person = account["person"]
+    await enable_2fa(app, person)
+
+    await password_step(client, person)
+    step = await (await client.get("/login/code")).get_data(True)
+    refused = await (await post_code(client, "ABCDEF-GHIJKL")).get_data(True)
+
+    # The app's code gets a number pad; a recovery code, with letters, its own
+    # field with a keyboard that has them (both post the same "code").
+    assert re.search(r'<input id="code" name="code"[^>]*inputmode="numeric"', step)
+    assert re.search(r'id="recovery-code" name="code"[^>]*inputmode="text"', step)
+    assert '<details class="recovery">' in step
+    assert '<details class="recovery" open>' in refused
+    assert "of de herstelcode die u intypte" in refused
+
+
 # ---------------------------------------------------------------- throttling
 
 
