@@ -210,8 +210,12 @@ class _Importer:
         without guardians, or the school without an administrator.
         """
         school_id, conn = self.school.id, self.conn
-        students = Student.filter(school_id=school_id, active=True).using_db(conn)
-        no_homeroom = await students.filter(homeroom_id=None).count()
+        homerooms = dict(
+            await Student.filter(school_id=school_id, active=True)
+            .using_db(conn)
+            .values_list("id", "homeroom_id")
+        )
+        no_homeroom = sum(1 for homeroom in homerooms.values() if homeroom is None)
         mentors = set(
             await Person.filter(school_id=school_id, staff_role="mentor", active=True)
             .using_db(conn)
@@ -229,7 +233,6 @@ class _Importer:
             .using_db(conn)
             .values_list("student_id", flat=True)
         )
-        student_ids = set(await students.values_list("id", flat=True))
         admins = (
             await Person.filter(school_id=school_id, staff_role="admin", active=True)
             .using_db(conn)
@@ -246,8 +249,10 @@ class _Importer:
                 f"{len(mentors - with_class)} teacher(s) mentor no homeroom class: "
                 "they see no students."
             )
-        if student_ids - guarded:
-            note(f"{len(student_ids - guarded)} student(s) have no guardian linked.")
+        if homerooms.keys() - guarded:
+            note(
+                f"{len(homerooms.keys() - guarded)} student(s) have no guardian linked."
+            )
         if not admins:
             note(
                 "The school has no administrator: add one with inzage add-staff "
