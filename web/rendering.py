@@ -9,7 +9,7 @@ loader, globals and the context Quart would give them.
 from __future__ import annotations
 
 from jinja2 import Environment, select_autoescape
-from quart import Quart, current_app, g, request
+from quart import Quart, current_app, g, request, url_for
 
 from web.i18n import gettext, ngettext
 
@@ -23,6 +23,10 @@ def setup_rendering(app: Quart) -> None:
         auto_reload=app.debug,
     )
     env.install_gettext_callables(gettext, ngettext, newstyle=True)
+    # ``_`` is Jinja's alias of ``gettext`` that looks it up again on every
+    # call, some 25 times a page; the function itself does the same.
+    env.globals["_"] = env.globals["gettext"]
+    env.globals["url_for"] = remembering_url_for()
     env.globals.update(
         (k, v) for k, v in app.jinja_env.globals.items() if k not in env.globals
     )
@@ -42,3 +46,30 @@ async def render(template_name: str, **context) -> str:
     context.setdefault("g", g)
     context.setdefault("request", request)
     return env.get_template(template_name).render(context)
+
+
+URL_CACHE_SIZE = 10_000
+
+
+def remembering_url_for():
+    """Return Quart's ``url_for`` for one app's templates, remembering links.
+
+    A link depends on the endpoint, its values and where the app is mounted,
+    and on nothing of the person or the session; a page builds some 14.
+    """
+    urls: dict[tuple, str] = {}
+
+    def template_url_for(endpoint: str, **values) -> str:
+        try:
+            key = (request.root_path, endpoint, *sorted(values.items()))
+            url = urls.get(key)
+        except TypeError:  # a value that cannot be a key (a list)
+            return url_for(endpoint, **values)
+        if url is None:
+            if len(urls) >= URL_CACHE_SIZE:
+                urls.clear()
+            url = urls[key] = url_for(endpoint, **values)
+        return url
+
+    template_url_for.links = urls  # what it holds, for the tests
+    return template_url_for

@@ -1,0 +1,44 @@
+"""The plain Jinja environment the pages render with."""
+
+from __future__ import annotations
+
+from quart import url_for
+
+from web import rendering
+
+
+async def test_template_links_are_quarts_links(app):
+    template_url_for = app.extensions["plain_jinja"].globals["url_for"]
+    calls = [
+        ("static", {"filename": "app.css"}),
+        ("portal.student", {"student_id": 7}),
+        ("portal.student", {"student_id": 8}),
+        ("portal.section", {"student_id": 7, "section": "results", "page": 2}),
+        ("portal.section", {"student_id": 7, "section": "results", "page": 3}),
+        ("portal.section", {"section": "results", "page": 3, "student_id": 7}),
+    ]
+    async with app.test_request_context("/"):
+        for endpoint, values in calls * 2:  # the second round is remembered
+            assert template_url_for(endpoint, **values) == url_for(endpoint, **values)
+
+
+async def test_remembered_links_follow_where_the_app_is_mounted(app):
+    template_url_for = app.extensions["plain_jinja"].globals["url_for"]
+    async with app.test_request_context("/"):
+        at_root = template_url_for("portal.student", student_id=7)
+    async with app.test_request_context("/", root_path="/school"):
+        mounted = template_url_for("portal.student", student_id=7)
+
+    assert at_root == "/students/7/"
+    assert mounted == "/school/students/7/"
+
+
+async def test_remembered_links_stay_bounded(app, monkeypatch):
+    monkeypatch.setattr(rendering, "URL_CACHE_SIZE", 3)
+    template_url_for = rendering.remembering_url_for()
+    async with app.test_request_context("/"):
+        links = [template_url_for("portal.student", student_id=n) for n in range(10)]
+        again = [template_url_for("portal.student", student_id=n) for n in range(10)]
+
+    assert links == again == [f"/students/{n}/" for n in range(10)]
+    assert 0 < len(template_url_for.links) <= 3
