@@ -183,6 +183,8 @@ async def load_family(student: Student, school: School, now_utc: datetime) -> Fa
 
 # The viewer's relation with its student and school, in one row. The column
 # lists name every column of both tables (a test holds them to the models).
+# ``{viewer}`` stands for the viewer's id: a parameter, or, in the statement
+# that reads the session too, the session's person (portal_view_statement).
 VIEW_SQL = (
     "SELECT r.kind AS kind,"
     " s.id AS s_id, s.school_id AS s_school_id, s.given_name AS s_given_name,"
@@ -200,7 +202,7 @@ VIEW_SQL = (
     " JOIN student s ON s.id = r.student_id"
     " JOIN school c ON c.id = s.school_id"
     " JOIN person p ON p.id = r.person_id"
-    " WHERE r.person_id = ? AND r.student_id = ?"
+    " WHERE r.person_id = {viewer} AND r.student_id = ?"
     " AND r.authorised = ? AND r.active = ? AND s.active = ? AND p.active = ?"
 )
 
@@ -212,21 +214,41 @@ _FAMILY_SQL = (
     " FROM relation WHERE student_id = ? AND active = ? AND kind IN (?, ?)"
     " UNION ALL"
     " SELECT 'approval', approver_id, section, NULL"
-    " FROM approval WHERE student_id = ? AND viewer_id = ?"
+    " FROM approval WHERE student_id = ? AND viewer_id = {viewer}"
     " UNION ALL"
     " SELECT 'child', s.id, s.given_name, NULL"
     " FROM relation r JOIN student s ON s.id = r.student_id"
-    " WHERE r.person_id = ? AND r.authorised = ? AND r.active = ? AND s.active = ?"
+    " WHERE r.person_id = {viewer} AND r.authorised = ? AND r.active = ?"
+    " AND s.active = ?"
 )
 
 
-# The two in one statement: the viewer's row, repeated beside each row of the
-# family (a left join, so the viewer's row stands even without family rows).
-# Built from the two constants above only; every value is a parameter.
-_PORTAL_VIEW_SQL = (
-    f"SELECT v.*, f.tag, f.ref, f.label, f.flag FROM ({VIEW_SQL}) v"  # noqa: S608  # nosec B608
-    f" LEFT JOIN ({_FAMILY_SQL}) f ON 1 = 1"
-)
+def portal_view_statement(viewer: str = "?") -> str:
+    """Return the statement of a portal view, the viewer named by ``viewer``.
+
+    The two statements above in one: the viewer's row, repeated beside each
+    row of the family (a left join, so the viewer's row stands even without
+    family rows). ``viewer`` is ``?`` (a parameter) or a constant sub-select;
+    every value is a parameter (portal_view_params gives them in order).
+    """
+    return (
+        f"SELECT v.*, f.tag, f.ref, f.label, f.flag FROM ({VIEW_SQL}) v"  # noqa: S608  # nosec B608
+        f" LEFT JOIN ({_FAMILY_SQL}) f ON 1 = 1"
+    ).replace("{viewer}", viewer)
+
+
+def portal_view_params(student_id: int, person_id: int | None = None) -> tuple:
+    """Return the values of portal_view_statement, in order; without
+    ``person_id`` for a statement that names the viewer otherwise."""
+    me = () if person_id is None else (person_id,)
+    return (
+        *(*me, student_id, True, True, True, True),
+        *(student_id, True, GUARDIAN, SELF, student_id, *me),
+        *(*me, True, True, True),
+    )
+
+
+_PORTAL_VIEW_SQL = portal_view_statement()
 
 
 @dataclass(frozen=True)
@@ -242,13 +264,19 @@ async def portal_view(
 
     One statement, whatever the number of records, sections or approvals.
     """
-    rows = await sql.fetch(
-        _PORTAL_VIEW_SQL,
-        *(person_id, student_id, True, True, True, True),
-        *(student_id, True, GUARDIAN, SELF, student_id, person_id),
-        *(person_id, True, True, True),
-    )
-    if not rows:
+    rows = await sql.fetch(_PORTAL_VIEW_SQL, *portal_view_params(student_id, person_id))
+    return portal_view_from_rows(rows, person_id, now_utc)
+
+
+def portal_view_from_rows(
+    rows: list, person_id: int, now_utc: datetime
+) -> PortalView | None:
+    """Decide a portal view from the rows of portal_view_statement.
+
+    No row, or a row without the viewer's relation (the left join of a
+    statement that read the session first), means the person sees nothing.
+    """
+    if not rows or rows[0]["kind"] is None:
         return None
     row = rows[0]
     student = model_from_row(Student, row, "s")

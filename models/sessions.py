@@ -9,7 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from models import sql
-from models.access import utcnow
+from models.access import (
+    PortalView,
+    portal_view_from_rows,
+    portal_view_params,
+    portal_view_statement,
+    utcnow,
+)
 from models.entities import Person, Session
 from models.sql import model_from_row
 
@@ -29,6 +35,8 @@ def token_hash(token: str) -> str:
 class ActiveSession:
     row: Session
     person: Person
+    # (student id, the person's view of that student or None), when asked for.
+    portal_view: tuple[int, PortalView | None] | None = None
 
 
 async def start_session(person: Person, user_agent: str = "") -> str:
@@ -79,13 +87,31 @@ SESSION_SQL = (
 )
 
 
+# The session, its person, and that person's view of one student, in one
+# statement: the pages of a student's file need all three. The view's rows
+# stand beside the session's row (a left join: the session's row stands
+# alone when the person sees nothing of the student). Built from constants.
+SESSION_VIEW_SQL = (
+    f"WITH me AS ({SESSION_SQL}) SELECT me.*, v.* FROM me"  # noqa: S608  # nosec B608
+    f" LEFT JOIN ({portal_view_statement('(SELECT p_id FROM me)')}) v ON 1 = 1"
+)
+
+
 async def load_session(
-    token: str | None, *, touch: bool = True
+    token: str | None, *, touch: bool = True, student_id: int | None = None
 ) -> ActiveSession | None:
-    """Return the live session for a cookie token, ending it when it expired."""
+    """Return the live session for a cookie token, ending it when it expired.
+
+    With ``student_id``, the person's view of that student comes with it,
+    read by the same statement (``ActiveSession.portal_view``).
+    """
     if not token or len(token) > 100:
         return None
-    rows = await sql.fetch(SESSION_SQL, token_hash(token))
+    if student_id is None:
+        rows = await sql.fetch(SESSION_SQL, token_hash(token))
+    else:
+        params = portal_view_params(student_id)
+        rows = await sql.fetch(SESSION_VIEW_SQL, token_hash(token), *params)
     if not rows:
         return None
     row = model_from_row(Session, rows[0], "x")
@@ -97,7 +123,11 @@ async def load_session(
     if touch and now - row.last_seen_at > TOUCH_INTERVAL:
         await Session.filter(id=row.id).update(last_seen_at=now)
         row.last_seen_at = now
-    return ActiveSession(row=row, person=person)
+    active = ActiveSession(row=row, person=person)
+    if student_id is not None:
+        view = portal_view_from_rows(rows, person.id, now)
+        active.portal_view = (student_id, view)
+    return active
 
 
 async def end_session(token: str | None) -> None:

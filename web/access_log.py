@@ -9,11 +9,17 @@ from zoneinfo import ZoneInfo
 from quart import Blueprint, abort, g, request, url_for
 
 from models import consent
-from models.access import portal_view, staff_student, staff_students_query, utcnow
+from models.access import staff_student, staff_students_query
 from models.entities import School, Student
 from web.records import page_number
 from web.rendering import render
-from web.security import signed_in, staff_only, wants_fragment
+from web.security import (
+    current_portal_view,
+    reads_portal_view,
+    signed_in,
+    staff_only,
+    wants_fragment,
+)
 
 bp = Blueprint("access_log", __name__)
 security_log = logging.getLogger("inzage.security")
@@ -21,9 +27,10 @@ security_log = logging.getLogger("inzage.security")
 
 @bp.get("/students/<int:student_id>/log")
 @signed_in
+@reads_portal_view
 async def family_log(student_id: int):
     """Show a decider who looked at their student's file: person, section, when."""
-    view = await portal_view(g.person.id, student_id, utcnow())
+    view = await current_portal_view(student_id)
     # The log says who else the family works with: it is the deciders'.
     if view is None or not consent.decides(view.family, g.person.id):
         security_log.info(

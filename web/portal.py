@@ -6,14 +6,19 @@ import logging
 
 from quart import Blueprint, abort, g, redirect, request, url_for
 
-from models.access import linked_students, portal_view, utcnow
+from models.access import linked_students
 from web.records import (
     page_number,
     send_document,
     view_section,
 )
 from web.rendering import render
-from web.security import signed_in, wants_fragment
+from web.security import (
+    current_portal_view,
+    reads_portal_view,
+    signed_in,
+    wants_fragment,
+)
 
 bp = Blueprint("portal", __name__)
 security_log = logging.getLogger("inzage.security")
@@ -35,7 +40,7 @@ async def welcome():
 async def _view_or_404(student_id: int):
     # Student data a person may not see answers 404, never 403: it should not
     # even reveal that the student exists.
-    view = await portal_view(g.person.id, student_id, utcnow())
+    view = await current_portal_view(student_id)
     if view is None:
         security_log.info(
             "portal access refused person=%s student=%s", g.person.id, student_id
@@ -46,6 +51,7 @@ async def _view_or_404(student_id: int):
 
 @bp.get("/students/<int:student_id>/")
 @signed_in
+@reads_portal_view
 async def student(student_id: int):
     """Show the welcome page for one child: the sections this person may see."""
     view = await _view_or_404(student_id)
@@ -56,6 +62,7 @@ async def student(student_id: int):
 
 @bp.get("/students/<int:student_id>/<section>")
 @signed_in
+@reads_portal_view
 async def section(student_id: int, section: str):
     """Show one section's records, newest first, 50 to a page."""
     view = await _view_or_404(student_id)
@@ -80,6 +87,7 @@ async def section(student_id: int, section: str):
 
 @bp.get("/students/<int:student_id>/documents/<int:document_id>")
 @signed_in
+@reads_portal_view
 async def download(student_id: int, document_id: int):
     """Send a document's file, when the person may see the documents section."""
     view = await _view_or_404(student_id)

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from htmx_flask.requests import HtmxHeaders
 from quart import Response, abort, current_app, g, redirect, request, url_for
 
+from models.access import PortalView, portal_view, utcnow
 from models.sessions import (
     COOKIE_NAME,
     csrf_matches,
@@ -62,12 +63,37 @@ async def load_current_person() -> None:
     """Find the request's session; ``g.person`` is None when signed out."""
     g.session = None
     g.person = None
+    g.portal_view = None
     if request.endpoint in SELF_CHECKED_ENDPOINTS:
         return
-    active = await load_session(request.cookies.get(COOKIE_NAME))
+    view = current_app.view_functions.get(request.endpoint or "")
+    student_id = None
+    if getattr(view, "reads_portal_view", False):
+        student_id = (request.view_args or {}).get("student_id")
+    active = await load_session(request.cookies.get(COOKIE_NAME), student_id=student_id)
     if active is not None:
         g.session = active.row
         g.person = active.person
+        g.portal_view = active.portal_view
+
+
+def reads_portal_view(view):
+    """Mark a view of a student's file: the session's statement reads the
+    person's view of the student in the URL too (current_portal_view)."""
+    view.reads_portal_view = True
+    return view
+
+
+async def current_portal_view(student_id: int) -> PortalView | None:
+    """Return the signed-in person's view of a student, or None for nothing.
+
+    Read with the session for a view marked ``reads_portal_view``; the rules
+    that decide it are models.access's either way.
+    """
+    loaded = g.get("portal_view")
+    if loaded is not None and loaded[0] == student_id:
+        return loaded[1]
+    return await portal_view(g.person.id, student_id, utcnow())
 
 
 def csrf_token() -> str:

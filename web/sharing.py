@@ -12,10 +12,16 @@ import logging
 from quart import Blueprint, abort, g, redirect, request, url_for
 
 from models import consent
-from models.access import load_family, portal_view, staff_student, utcnow
+from models.access import load_family, staff_student, utcnow
 from models.entities import School
 from web.rendering import render
-from web.security import signed_in, staff_only, wants_fragment
+from web.security import (
+    current_portal_view,
+    reads_portal_view,
+    signed_in,
+    staff_only,
+    wants_fragment,
+)
 
 bp = Blueprint("sharing", __name__)
 logger = logging.getLogger(__name__)
@@ -34,7 +40,7 @@ def _add_template_globals(state) -> None:
 
 
 async def _view_or_404(student_id: int):
-    view = await portal_view(g.person.id, student_id, utcnow())
+    view = await current_portal_view(student_id)
     if view is None:
         security_log.info(
             "sharing refused person=%s student=%s", g.person.id, student_id
@@ -45,6 +51,7 @@ async def _view_or_404(student_id: int):
 
 @bp.get("/students/<int:student_id>/sharing")
 @signed_in
+@reads_portal_view
 async def grid(student_id: int):
     """Show a decider the grid; show anyone else what is shared with them."""
     view = await _view_or_404(student_id)
@@ -101,6 +108,7 @@ async def _cell_form() -> tuple[int, str, str]:
 
 @bp.post("/students/<int:student_id>/sharing")
 @signed_in
+@reads_portal_view
 async def set_cell(student_id: int):
     """Set this decider's own approval of one cell to the state the form names."""
     view = await _view_or_404(student_id)

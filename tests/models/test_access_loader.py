@@ -88,3 +88,54 @@ async def test_children_for_the_switcher_come_with_the_view(database):
         (daan.id, "Daan"),
     ]
     assert view.student.name == daan.name and view.student.school_id == school.id
+
+
+async def test_the_view_read_with_the_session_is_the_views_own(database):
+    """The pages of a file read the person's view in the session's statement;
+    for every kind of person it is the view portal_view gives."""
+    from models.sessions import load_session, start_session
+
+    school = await make_school()
+    kid = await make_student(school, birth_date=date(2014, 3, 1))
+    sister = await make_student(school, given_name="Anna")
+    gone = await make_student(school, active=False)
+    g1, g2, carer, parent, stranger, unauthorised = [
+        await make_person(school) for _ in range(6)
+    ]
+    for guardian in (g1, g2):
+        await link(guardian, kid)
+        await link(guardian, gone)
+    await link(g1, sister)
+    await link(carer, kid, CARER)
+    await link(parent, kid, "parent")
+    await link(unauthorised, kid, authorised=False)
+    await approve(g1, carer, kid, "absence")
+    await approve(g2, carer, kid, "absence")
+    await approve(g1, carer, kid, "results")
+    await approve(g1, parent, kid, "results")
+
+    cases = [(person, kid) for person in (g1, g2, carer, parent, stranger)]
+    cases += [(unauthorised, kid), (g1, gone), (g1, sister), (carer, sister)]
+    seen = []
+    for person, student in cases:
+        token = await start_session(person)
+        active = await load_session(token, student_id=student.id)
+        expected = await portal_view(person.id, student.id, datetime.now(UTC))
+
+        assert active.person.id == person.id
+        assert active.portal_view == (student.id, expected)
+        seen.append(expected is not None)
+    assert seen == [True, True, True, True, False, False, False, True, False]
+
+
+async def test_a_session_read_without_a_student_carries_no_view(database):
+    from models.sessions import load_session, start_session
+
+    school = await make_school()
+    kid = await make_student(school)
+    guardian = await make_person(school)
+    await link(guardian, kid)
+
+    active = await load_session(await start_session(guardian))
+
+    assert active.person.id == guardian.id and active.portal_view is None

@@ -345,3 +345,29 @@ async def test_the_language_switch_never_leaves_the_site(family, sign_in, forged
     back = await client.post("/language", form=client.form(language="en", next=forged))
 
     assert back.status_code == 302 and back.headers["Location"] == "/"
+
+
+@pytest.mark.parametrize("suffix", ["", "results", "documents/1", "sharing", "log"])
+async def test_an_expired_session_gets_nothing_of_the_file(family, sign_in, suffix):
+    # The pages of a file read the view with the session: an ended session
+    # must still end there, before any of the file is shown.
+    from datetime import timedelta
+
+    from models.access import utcnow
+    from models.entities import Session
+
+    client = await sign_in(family["g1"])
+    url = f"/students/{family['kid'].id}/{suffix}"
+    assert (await client.get(url)).status_code in (200, 404)
+    await Session.filter(person_id=family["g1"].id).update(
+        last_seen_at=utcnow() - timedelta(minutes=31)
+    )
+
+    page = await client.get(url)
+    fragment = await client.get(url, headers={"HX-Request": "true"})
+
+    assert page.status_code == 302 and page.headers["Location"] == "/login"
+    assert fragment.status_code == 401 and "HX-Redirect" in fragment.headers
+    for response in (page, fragment):
+        assert "Sanne" not in await response.get_data(True)
+    assert await Session.filter(person_id=family["g1"].id).count() == 0

@@ -639,11 +639,12 @@ class QueryCounter:
         return len(self.queries) - start
 
 
-# The queries of one section page: the session; the relation with student,
-# school, family, approvals and the child switcher (one); the records; the
-# access log row, which on PostgreSQL is one statement with the records.
+# The queries of one section page: the session with the person's view of the
+# student (relation, student, school, family, approvals and the child
+# switcher), one; the records; the access log row, which on PostgreSQL is one
+# statement with the records.
 def section_page_queries() -> int:
-    return 3 if connections.get("default").capabilities.dialect == "postgres" else 4
+    return 2 if connections.get("default").capabilities.dialect == "postgres" else 3
 
 
 async def test_section_page_queries_do_not_grow_with_records_or_sections(

@@ -560,8 +560,9 @@ async def grid_queries(sign_in, monkeypatch, persons: int, sections: int):
     return result
 
 
-# Session; relation with student, school and family (one); household; approvals.
-GRID_QUERIES = 4
+# The session with the relation, student, school and family (one); household;
+# approvals.
+GRID_QUERIES = 3
 
 
 async def test_grid_queries_do_not_grow_with_persons_or_sections(
