@@ -20,10 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -144,23 +141,18 @@ async def steady(url: str, seed: dict, rate: int, seconds: int) -> list[float]:
     return latencies
 
 
-def wrk_posts(url: str, seed: dict, seconds: int, connections: int) -> float:
+def wrk_posts(
+    url: str, seed: dict, seconds: int, connections: int, workers: tuple[int, ...]
+) -> float:
     """Return approvals per second, measured with wrk and a Lua script."""
-    wrk = shutil.which("wrk")
-    if wrk is None:
-        sys.exit("The benchmark needs wrk: apt-get install wrk")
     cells = ", ".join(f'"{cell}"' for cell in seed["cells"])
     script = LUA % {"cells": cells, "cookie": seed["cookie"], "csrf": seed["csrf"]}
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
         lua.write(script)
         lua.flush()
-        command = [wrk, "-t2", f"-c{connections}", f"-d{seconds}s", "-s", lua.name]
-        output = subprocess.run(  # noqa: S603
-            [*command, url], capture_output=True, text=True, check=True
-        ).stdout
-    if "Non-2xx" in output:
-        sys.exit(f"{url} answered with errors during the run:\n{output}")
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1])
+        return throughput(
+            url, None, seconds, connections, script=Path(lua.name), workers=workers
+        )
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -181,14 +173,21 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as data_dir:
             settings = Settings(database_url=database_url, data_dir=Path(data_dir))
             seeded = asyncio.run(seed(settings))
-            with hypercorn(database_url, Path(data_dir)) as base:
+            with hypercorn(database_url, Path(data_dir)) as server:
+                base, workers = server.base, server.workers
                 url = f"{base}/students/{seeded['student_id']}/sharing"
                 asyncio.run(steady(url, seeded, args.rate, 2))  # warm up
                 latencies = asyncio.run(steady(url, seeded, args.rate, args.seconds))
                 approvals, health, ratio = compare(
-                    lambda: wrk_posts(url, seeded, args.wrk_seconds, args.connections),
+                    lambda: wrk_posts(
+                        url, seeded, args.wrk_seconds, args.connections, workers
+                    ),
                     lambda: throughput(
-                        f"{base}/health", None, args.wrk_seconds, args.connections
+                        f"{base}/health",
+                        None,
+                        args.wrk_seconds,
+                        args.connections,
+                        workers=workers,
                     ),
                     args.rounds,
                 )

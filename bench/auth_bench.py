@@ -139,7 +139,8 @@ async def main() -> int:
         with tempfile.TemporaryDirectory() as folder:
             data_dir = Path(folder)
             await seed(database_url, data_dir)
-            with hypercorn(database_url, data_dir, workers=1) as base:
+            with hypercorn(database_url, data_dir, workers=1) as server:
+                base = server.base
                 known, unknown = await forgot_timings(base)
                 latencies, burst = await page_latency_under_sign_ins(base)
     finally:

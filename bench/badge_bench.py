@@ -91,16 +91,25 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as data_dir:
             settings = Settings(database_url=database_url, data_dir=Path(data_dir))
             token = asyncio.run(seed(settings))
-            with hypercorn(database_url, Path(data_dir)) as base:
+            with hypercorn(database_url, Path(data_dir)) as server:
+                base = server.base
                 badge_url = f"{base}/inbox/badge"
                 headers = [f"Cookie: {COOKIE_NAME}={token}", "HX-Request: true"]
                 throughput(badge_url, headers, 2, args.connections)  # warm up
                 badge, health, ratio = compare(
                     lambda: throughput(
-                        badge_url, headers, args.seconds, args.connections
+                        badge_url,
+                        headers,
+                        args.seconds,
+                        args.connections,
+                        workers=server.workers,
                     ),
                     lambda: throughput(
-                        f"{base}/health", None, args.seconds, args.connections
+                        f"{base}/health",
+                        None,
+                        args.seconds,
+                        args.connections,
+                        workers=server.workers,
                     ),
                     args.rounds,
                 )

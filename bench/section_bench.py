@@ -77,16 +77,25 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as data_dir:
             settings = Settings(database_url=database_url, data_dir=Path(data_dir))
             student_id, token = asyncio.run(seed(settings))
-            with hypercorn(database_url, Path(data_dir)) as base:
-                section_url = f"{base}/students/{student_id}/results"
+            with hypercorn(database_url, Path(data_dir)) as server:
+                section_url = f"{server.base}/students/{student_id}/results"
+                health_url = f"{server.base}/health"
                 cookie = [f"Cookie: {COOKIE_NAME}={token}"]
                 throughput(section_url, cookie, 2, args.connections)  # warm up
                 section, health, ratio = compare(
                     lambda: throughput(
-                        section_url, cookie, args.seconds, args.connections
+                        section_url,
+                        cookie,
+                        args.seconds,
+                        args.connections,
+                        workers=server.workers,
                     ),
                     lambda: throughput(
-                        f"{base}/health", None, args.seconds, args.connections
+                        health_url,
+                        None,
+                        args.seconds,
+                        args.connections,
+                        workers=server.workers,
                     ),
                     args.rounds,
                 )
