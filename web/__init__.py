@@ -139,6 +139,7 @@ def _setup_templates(app: Quart) -> None:
     app.jinja_env.globals.update(
         csrf_token=csrf_token,
         section_title=i18n.section_title,
+        section_titles=i18n.section_titles,
         role_title=i18n.role_title,
         current_language=i18n.current_language,
         HTMX_FILE="htmx-2.0.10.min.js",

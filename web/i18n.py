@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextvars import ContextVar
+from functools import cache
 
 from models.catalog import (
     DEFAULT_LANGUAGE,
@@ -62,6 +63,18 @@ ROLE_TITLES: dict[str, str] = {
 
 def section_title(key: str) -> str:
     return gettext(SECTION_TITLES[key])
+
+
+@cache
+def _section_titles(language: str) -> dict[str, str]:
+    table = translations(language)
+    return {key: table.gettext(title) for key, title in SECTION_TITLES.items()}
+
+
+def section_titles() -> dict[str, str]:
+    """Return every section's title in the current language, by key (the
+    menu names every section it shows with one call)."""
+    return _section_titles(current_language())
 
 
 def role_title(key: str) -> str:

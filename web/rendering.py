@@ -23,9 +23,12 @@ def setup_rendering(app: Quart) -> None:
         auto_reload=app.debug,
     )
     env.install_gettext_callables(gettext, ngettext, newstyle=True)
-    # ``_`` is Jinja's alias of ``gettext`` that looks it up again on every
-    # call, some 25 times a page; the function itself does the same.
-    env.globals["_"] = env.globals["gettext"]
+    # ``_()`` and ``gettext()`` are called some 25 times a page. They return
+    # plain text, which the page escapes like any other value: Jinja's own
+    # marks the catalog's text safe to escape only the values put into it,
+    # at three calls and a Markup each. No message holds markup; a test
+    # holds them to that.
+    env.globals["_"] = env.globals["gettext"] = gettext
     env.globals["url_for"] = remembering_url_for()
     env.globals.update(
         (k, v) for k, v in app.jinja_env.globals.items() if k not in env.globals

@@ -49,3 +49,29 @@ def test_dutch_placeholders_match_the_source():
             assert set(placeholder.findall(message.id)) == set(
                 placeholder.findall(message.string)
             ), message.id
+
+
+def test_no_message_holds_markup():
+    # Pages write a translated message as text, escaped like any value
+    # (web.rendering): a message with a tag in it would show the tag.
+    catalog = dutch_catalog()
+    texts = [m for m in extracted_messages()]
+    texts += [m.string for m in catalog if m.id and isinstance(m.string, str)]
+
+    assert len(texts) > 100
+    assert [text for text in texts if "<" in text or ">" in text] == []
+
+
+async def test_a_translated_message_and_its_values_are_escaped(app):
+    from web.i18n import set_language
+
+    env = app.extensions["plain_jinja"]
+    template = env.from_string(
+        '<p title="{{ _("Page %(number)s", number=n) }}">{{ _("Who looked") }}</p>'
+    )
+    async with app.test_request_context("/"):
+        set_language("nl")
+        html = template.render(n='"><script>x</script>')
+
+    assert '<p title="Pagina &#34;&gt;&lt;script&gt;x&lt;/script&gt;">' in html
+    assert "<script>" not in html
