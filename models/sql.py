@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import re
 from datetime import date, datetime
+from functools import cache
 from typing import Any
 
 from tortoise import connections
@@ -69,9 +70,15 @@ def as_bool(value: bool | int | None) -> bool:
 
 def model_from_row(model, row: dict, alias: str):
     """Build a model from the columns of a row whose names carry ``alias_``."""
-    prefix = f"{alias}_"
     # Tortoise's own constructor for database rows converts each column the
     # way its queries do (dates, JSON, booleans on SQLite).
     return model._init_from_db(
-        **{k[len(prefix) :]: v for k, v in row.items() if k.startswith(prefix)}
+        **{column: row[key] for key, column in _aliased_columns(model, alias)}
     )
+
+
+@cache
+def _aliased_columns(model, alias: str) -> tuple[tuple[str, str], ...]:
+    """Return (name in the row, column) for every column of a model."""
+    columns = model._meta.fields_db_projection.values()
+    return tuple((f"{alias}_{column}", column) for column in columns)

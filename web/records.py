@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from types import SimpleNamespace
 
 from quart import abort, current_app, send_file
@@ -109,13 +110,23 @@ async def section_page(
         return Page([], 1, False)
     # Attribute access is Jinja's fast path; on a dict it first fails, then
     # falls back to item access, for every field of every row.
-    items = [SimpleNamespace(**row) for row in rows[:PAGE_SIZE]]
-    for item in items:
-        day = sql.as_date(item.date)
-        # Formatted here: a call in the template costs more than the format.
-        item.iso_date = day.isoformat()
-        item.shown_date = f"{day.day:02d}-{day.month:02d}-{day.year}"
+    items = []
+    for row in rows[:PAGE_SIZE]:
+        item = SimpleNamespace(**row)
+        item.iso_date, item.shown_date = date_texts(item.date)
+        items.append(item)
     return Page(items, number, len(rows) > PAGE_SIZE)
+
+
+@lru_cache(maxsize=4096)
+def date_texts(value) -> tuple[str, str]:
+    """Return a record's date as ISO (for ``<time>``) and as shown, 31-12-2026.
+
+    Formatted here: a call in the template costs more than the format, and
+    the records of a page share their dates (a school year has some 200).
+    """
+    day = sql.as_date(value)
+    return day.isoformat(), f"{day.day:02d}-{day.month:02d}-{day.year}"
 
 
 async def view_section(

@@ -42,3 +42,13 @@ async def test_remembered_links_stay_bounded(app, monkeypatch):
 
     assert links == again == [f"/students/{n}/" for n in range(10)]
     assert 0 < len(template_url_for.links) <= 3
+
+
+def test_record_dates_read_the_same_from_either_database():
+    from datetime import date
+
+    from web.records import date_texts
+
+    # PostgreSQL gives a date, SQLite its ISO text.
+    assert date_texts(date(2026, 3, 7)) == ("2026-03-07", "07-03-2026")
+    assert date_texts("2026-03-07") == ("2026-03-07", "07-03-2026")
