@@ -143,6 +143,7 @@ def _setup_templates(app: Quart) -> None:
         role_title=i18n.role_title,
         current_language=i18n.current_language,
         HTMX_FILE="htmx-2.0.10.min.js",
+        wants_fragment=wants_fragment,
     )
     setup_rendering(app)
 

@@ -132,6 +132,11 @@ async def check_csrf() -> None:
     view = current_app.view_functions.get(request.endpoint or "")
     if getattr(view, "csrf_exempt", False):
         return
+    if g.get("person") is None and getattr(view, "needs_person", False):
+        # Signed out (the session ended, here or in another tab): the view's
+        # guard sends the request to sign-in without running the view, where
+        # a refused token would only say "reload".
+        return
     form = await request.form
     given = request.headers.get("X-CSRF-Token") or form.get("csrf_token")
     if g.get("session") is not None:
@@ -221,6 +226,7 @@ def signed_in(view):
             return to_sign_in()
         return await view(*args, **kwargs)
 
+    wrapper.needs_person = True
     return wrapper
 
 
@@ -235,6 +241,7 @@ def staff_only(view):
             abort(403)
         return await view(*args, **kwargs)
 
+    wrapper.needs_person = True
     return wrapper
 
 

@@ -100,6 +100,34 @@ async def test_results_page_with_htmx_then_sign_out_and_back(page, demo):
     assert await page.locator("h1.student-name").inner_text() == child
     assert await records(page) == PAGE_SIZE
 
+    # The language switch returns to the page paged to, not the first one.
+    await pager.get_by_role("link", name="Volgende pagina", exact=True).click()
+    await page.wait_for_url(section_url + "?page=2")
+    await pager.get_by_text("Pagina 2", exact=True).wait_for()
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="English", exact=True).click()
+    assert page.url == section_url + "?page=2"
+    await pager.get_by_text("Page 2", exact=True).wait_for()
+    assert await records(page) == MANY_RESULTS - PAGE_SIZE
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="Nederlands", exact=True).click()
+    assert page.url == section_url + "?page=2"
+
+    # A refused htmx request says so in place: the pager's link edited by
+    # hand to another student's file. As after following a link to a
+    # missing page, the address is the one refused; a reload refuses it too.
+    other = re.sub(r"/students/(\d+)/", "/students/999999/", section_url)
+    previous = pager.locator("a").filter(has_text="Vorige pagina")
+    await previous.evaluate("(a, url) => a.setAttribute('hx-get', url)", other)
+    await page.evaluate("htmx.process(document.body)")
+    await previous.click()
+    await page.get_by_role("alert").get_by_text("Niet gevonden").wait_for()
+    assert await records(page) == 0  # the list gave way to the message
+    assert page.url == other
+    assert (await page.reload()).status == 404
+    await page.get_by_role("alert").get_by_text("Niet gevonden").wait_for()
+    await page.goto(section_url)
+
     await sign_out(page)
     assert page.url == demo.url + "/login?signed_out=1"
     await page.get_by_role("status").filter(has_text="U bent uitgelogd.").wait_for()

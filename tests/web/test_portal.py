@@ -371,3 +371,31 @@ async def test_an_expired_session_gets_nothing_of_the_file(family, sign_in, suff
     for response in (page, fragment):
         assert "Sanne" not in await response.get_data(True)
     assert await Session.filter(person_id=family["g1"].id).count() == 0
+
+
+async def test_a_paged_fragment_tells_the_language_switch_where_the_page_is(
+    family, sign_in
+):
+    kid = family["kid"]
+    await Result.bulk_create(
+        [
+            Result(student=kid, date=date(2026, 9, 1), subject=f"Vak {n}")
+            for n in range(60)
+        ]
+    )
+    client = await sign_in(family["g1"])
+    url = f"/students/{kid.id}/results"
+
+    page = await (await client.get(url + "?page=2")).get_data(True)
+    fragment = await (
+        await client.get(url + "?page=2", headers={"HX-Request": "true"})
+    ).get_data(True)
+
+    # The whole page has the footer's field once; the fragment replaces it.
+    assert page.count('id="language-next"') == 1
+    assert f'id="language-next" name="next" value="{url}?page=2">' in page
+    assert fragment.count('id="language-next"') == 1
+    assert (
+        f'id="language-next" name="next" value="{url}?page=2" hx-swap-oob="true">'
+        in fragment
+    )

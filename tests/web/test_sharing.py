@@ -632,3 +632,42 @@ async def test_the_shared_case_table_through_the_web(database, sign_in, case):
     assert response.status_code == (200 if case.visible else 404), case.id
     if case.visible and case.section == "results":
         assert "Marker" in await response.get_data(True)
+
+
+@pytest.mark.parametrize("htmx", [True, False])
+async def test_a_cell_changed_after_the_session_ended_goes_to_sign_in(
+    family, sign_in, htmx
+):
+    # Signed out in another tab, or idle too long: the page's token belongs
+    # to a session that is gone. The answer is sign-in, not "reload", and
+    # nothing changes.
+    from models.entities import Session
+
+    kid, carer = family["kid"], family["carer"]
+    client = await sign_in(family["g1"])
+    await Session.filter(person_id=family["g1"].id).delete()
+    before = await snapshot()
+
+    response = await post_cell(client, kid, carer, "results", "approve", htmx=htmx)
+
+    if htmx:
+        assert response.status_code == 401
+        assert response.headers["HX-Redirect"] == "/login"
+    else:
+        assert response.status_code == 302
+        assert response.headers["Location"] == "/login"
+    assert await snapshot() == before
+
+
+async def test_a_signed_in_request_with_a_wrong_token_is_still_refused(family, sign_in):
+    kid, carer = family["kid"], family["carer"]
+    client = await sign_in(family["g1"])
+    before = await snapshot()
+
+    form = {"viewer": str(carer.id), "section": "results", "want": "approve"}
+    response = await client.post(
+        url(kid), form={**form, "csrf_token": "wrong"}, headers=HTMX
+    )
+
+    assert response.status_code == 403
+    assert await snapshot() == before
