@@ -130,7 +130,7 @@ async def _before_request() -> None:
     if person is None and request.args.get("lang"):
         language = request.args["lang"]  # known_language() checks it
     i18n.set_language(language)
-    await check_csrf()
+    return await check_csrf()
 
 
 def _setup_templates(app: Quart) -> None:

@@ -125,7 +125,7 @@ def _same_origin() -> bool:
     return urlsplit(origin).netloc == request.host
 
 
-async def check_csrf() -> None:
+async def check_csrf() -> Response | None:
     """Refuse a state-changing request without this session's token."""
     if request.method in SAFE_METHODS:
         return
@@ -148,7 +148,18 @@ async def check_csrf() -> None:
             if presession
             else None
         )
-    if expected is None or not csrf_matches(expected, given) or not _same_origin():
+    same_origin = _same_origin()
+    if expected is None or not csrf_matches(expected, given) or not same_origin:
+        if (
+            same_origin
+            and g.get("session") is None
+            and request.cookies.get(COOKIE_NAME)
+        ):
+            # The page's token was its session's, and the session has ended
+            # (signed out in another tab, or idle): nothing is done, and the
+            # person signs in again, where "reload" would not help.
+            security_log.info("ended session endpoint=%s", request.endpoint)
+            return to_sign_in()
         security_log.warning(
             "csrf refused endpoint=%s person=%s",
             request.endpoint,

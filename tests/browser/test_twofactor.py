@@ -53,3 +53,12 @@ async def test_demo_admin_signs_in_with_password_and_code(page, demo):
 
     assert re.search(r"/staff/$", page.url), await sign_in_trouble(page)
     await page.locator("main ul.students li").first.wait_for()
+
+    # A student's file on the phone: the facts' values keep room beside a
+    # long label, where they once ran down the page a letter at a time.
+    async with page.expect_navigation():
+        await page.locator("main ul.students li a").first.click()
+    widths = await page.locator("dl.facts dd").evaluate_all(
+        "items => items.map(dd => dd.getBoundingClientRect().width)"
+    )
+    assert widths and min(widths) >= 120, widths

@@ -364,3 +364,60 @@ async def test_sign_out_leaves_the_sign_in_page_in_the_persons_language(
     assert '<html lang="en">' in await sign_in_page.get_data(True)
     assert set_cookies(sign_in_page)["lang"].startswith("lang=en;")
     assert "lang" not in set_cookies(await client.get("/login?lang=xx"))
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+@pytest.mark.parametrize(
+    ("path", "fields"),
+    [("/language", {"language": "en", "next": "/"}), ("/logout", {})],
+)
+async def test_a_form_of_an_ended_session_goes_to_sign_in(
+    account, sign_in, path, fields, htmx
+):
+    # The footer's language switch or "Uitloggen" in a tab whose session was
+    # ended elsewhere: the token was that session's. Sign in again, not 403.
+    client = await sign_in(account["person"])
+    await Session.filter(person_id=account["person"].id).delete()
+
+    response = await client.post(
+        path, form=client.form(**fields), headers=HTMX if htmx else {}
+    )
+
+    if htmx:
+        assert response.status_code == 401
+        assert response.headers["HX-Redirect"] == "/login"
+    else:
+        assert response.status_code == 302
+        assert response.headers["Location"] == "/login"
+    person = await Person.get(id=account["person"].id)
+    assert person.language == account["person"].language
+
+
+async def test_signing_in_over_an_ended_sessions_cookie_works(app, account, sign_in):
+    # After an idle time-out the browser still holds the old cookie; the
+    # sign-in form carries its own token and must go through.
+    client = await sign_in(account["person"])
+    await Session.filter(person_id=account["person"].id).delete()
+
+    response = await sign_in_with_form(
+        client, school="DEMO", email="sam@example.test", password=PASSWORD
+    )
+
+    assert response.status_code == 302
+    assert response.headers["Location"] != "/login"
+    assert await Session.filter(person_id=account["person"].id).count() == 1
+
+
+async def test_a_cross_site_form_with_an_ended_sessions_cookie_is_refused(
+    account, sign_in
+):
+    client = await sign_in(account["person"])
+    await Session.filter(person_id=account["person"].id).delete()
+
+    response = await client.post(
+        "/language",
+        form=client.form(language="en", next="/"),
+        headers={"Sec-Fetch-Site": "cross-site"},
+    )
+
+    assert response.status_code == 403
