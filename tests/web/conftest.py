@@ -74,3 +74,14 @@ async def sign_in_with_form(
             "password": password,
         },
     )
+
+
+def assert_sent_to_sign_in(response, htmx: bool) -> None:
+    """A signed-out request goes to sign-in: a redirect, or for htmx a 401
+    that names it (HX-Redirect)."""
+    if htmx:
+        assert response.status_code == 401
+        assert response.headers["HX-Redirect"] == "/login"
+    else:
+        assert response.status_code == 302
+        assert response.headers["Location"] == "/login"

@@ -37,6 +37,7 @@ from tests.factories import (
     make_student,
 )
 from tests.models.test_access_cases import SHARED_TABLE
+from tests.web.conftest import assert_sent_to_sign_in
 from tests.web.test_security import QueryCounter
 
 HTMX = {"HX-Request": "true"}
@@ -650,12 +651,7 @@ async def test_a_cell_changed_after_the_session_ended_goes_to_sign_in(
 
     response = await post_cell(client, kid, carer, "results", "approve", htmx=htmx)
 
-    if htmx:
-        assert response.status_code == 401
-        assert response.headers["HX-Redirect"] == "/login"
-    else:
-        assert response.status_code == 302
-        assert response.headers["Location"] == "/login"
+    assert_sent_to_sign_in(response, htmx)
     assert await snapshot() == before
 
 

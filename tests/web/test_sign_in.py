@@ -14,7 +14,12 @@ import pytest
 from models.entities import Person, School, Session
 from models.sessions import COOKIE_NAME
 from tests.factories import link, make_person, make_school, make_student
-from tests.web.conftest import PASSWORD, PASSWORD_HASH, sign_in_with_form
+from tests.web.conftest import (
+    PASSWORD,
+    PASSWORD_HASH,
+    assert_sent_to_sign_in,
+    sign_in_with_form,
+)
 from tests.web.test_routes import same_origin_path
 
 CSRF_FIELD = re.compile(rb'name="csrf_token" value="([^"]+)"')
@@ -383,12 +388,7 @@ async def test_a_form_of_an_ended_session_goes_to_sign_in(
         path, form=client.form(**fields), headers=HTMX if htmx else {}
     )
 
-    if htmx:
-        assert response.status_code == 401
-        assert response.headers["HX-Redirect"] == "/login"
-    else:
-        assert response.status_code == 302
-        assert response.headers["Location"] == "/login"
+    assert_sent_to_sign_in(response, htmx)
     person = await Person.get(id=account["person"].id)
     assert person.language == account["person"].language
 
