@@ -125,6 +125,19 @@ def _same_origin() -> bool:
     return urlsplit(origin).netloc == request.host
 
 
+def _from_an_ended_session(given: str | None) -> bool:
+    """True for a form sent from a page of a session that has ended.
+
+    Its token was that session's; the browser still holds the session's
+    cookie (an idle time-out), or holds no cookie of ours at all (signing out
+    in another tab clears them all, Clear-Site-Data).
+    """
+    if g.get("session") is not None or not given:
+        return False
+    cookies = request.cookies
+    return bool(cookies.get(COOKIE_NAME)) or not cookies.get(PRESESSION_COOKIE)
+
+
 async def check_csrf() -> Response | None:
     """Refuse a state-changing request without this session's token."""
     if request.method in SAFE_METHODS:
@@ -150,14 +163,9 @@ async def check_csrf() -> Response | None:
         )
     same_origin = _same_origin()
     if expected is None or not csrf_matches(expected, given) or not same_origin:
-        if (
-            same_origin
-            and g.get("session") is None
-            and request.cookies.get(COOKIE_NAME)
-        ):
-            # The page's token was its session's, and the session has ended
-            # (signed out in another tab, or idle): nothing is done, and the
-            # person signs in again, where "reload" would not help.
+        if same_origin and _from_an_ended_session(given):
+            # Nothing is done, and the person signs in again, where "reload"
+            # would not help.
             security_log.info("ended session endpoint=%s", request.endpoint)
             return to_sign_in()
         security_log.warning(

@@ -393,6 +393,26 @@ async def test_a_form_of_an_ended_session_goes_to_sign_in(
     assert person.language == account["person"].language
 
 
+@pytest.mark.parametrize("path", ["/language", "/logout"])
+async def test_a_form_of_a_session_signed_out_in_another_tab_goes_to_sign_in(
+    app, account, sign_in, path
+):
+    # Signing out clears every cookie of the site in every tab: the form of
+    # the other tab comes with its session's token and no cookie at all.
+    client = await sign_in(account["person"])
+    token = client.csrf
+    await client.post("/logout", form=client.form())
+    bare = app.test_client()
+
+    response = await bare.post(
+        path, form={"csrf_token": token, "language": "en", "next": "/"}
+    )
+
+    assert_sent_to_sign_in(response, htmx=False)
+    person = await Person.get(id=account["person"].id)
+    assert person.language == account["person"].language
+
+
 async def test_signing_in_over_an_ended_sessions_cookie_works(app, account, sign_in):
     # After an idle time-out the browser still holds the old cookie; the
     # sign-in form carries its own token and must go through.
