@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from tortoise import connections
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Subquery
 from tortoise.transactions import in_transaction
@@ -396,7 +395,7 @@ async def _write_change(wanted: str, change: tuple, log: tuple) -> bool:
     round trips on the busiest write; elsewhere a transaction holds the two.
     Returns whether the approval changed.
     """
-    if connections.get("default").capabilities.dialect == "postgres":
+    if sql.on_postgres():
         both = _APPROVE_AND_LOG if wanted == APPROVE else _WITHDRAW_AND_LOG
         return bool(await sql.fetch(both, *change, *log))
     async with in_transaction():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,6 +18,7 @@ from models.access import (
     utcnow,
 )
 from models.entities import Person, Session
+from models.records import SECTION_JSON_SQL
 from models.sql import model_from_row
 
 COOKIE_NAME = "__Host-sid"
@@ -37,6 +39,9 @@ class ActiveSession:
     person: Person
     # (student id, the person's view of that student or None), when asked for.
     portal_view: tuple[int, PortalView | None] | None = None
+    # ((statement key, values), rows) of a page of records, when asked for:
+    # read ahead of the access decision, which alone may show them.
+    page: tuple[tuple[str, tuple], list[dict]] | None = None
 
 
 async def start_session(person: Person, user_agent: str = "") -> str:
@@ -96,22 +101,44 @@ SESSION_VIEW_SQL = (
     f" LEFT JOIN ({portal_view_statement('(SELECT p_id FROM me)')}) v ON 1 = 1"
 )
 
+# PostgreSQL: the same with one page of a section's records beside each row,
+# as one JSON column (models.records), for the section pages: a page is then
+# read in one statement. The values: the token's hash, the page's, the view's.
+SESSION_VIEW_PAGE_SQL: dict[str, str] = {
+    key: f"WITH me AS ({SESSION_SQL}), page AS ({page_sql})"  # noqa: S608  # nosec B608
+    " SELECT me.*, page.page_rows, v.* FROM me CROSS JOIN page"
+    f" LEFT JOIN ({portal_view_statement('(SELECT p_id FROM me)')}) v ON 1 = 1"
+    for key, page_sql in SECTION_JSON_SQL.items()
+}
+
 
 async def load_session(
-    token: str | None, *, touch: bool = True, student_id: int | None = None
+    token: str | None,
+    *,
+    touch: bool = True,
+    student_id: int | None = None,
+    page: tuple[str, tuple] | None = None,
 ) -> ActiveSession | None:
     """Return the live session for a cookie token, ending it when it expired.
 
     With ``student_id``, the person's view of that student comes with it,
-    read by the same statement (``ActiveSession.portal_view``).
+    read by the same statement (``ActiveSession.portal_view``); with ``page``
+    too (a key of models.records.SECTION_SQL and its values, PostgreSQL
+    only), the rows of that page (``ActiveSession.page``).
     """
     if not token or len(token) > 100:
         return None
     if student_id is None:
         rows = await sql.fetch(SESSION_SQL, token_hash(token))
-    else:
+    elif page is None:
         params = portal_view_params(student_id)
         rows = await sql.fetch(SESSION_VIEW_SQL, token_hash(token), *params)
+    else:
+        key, values = page
+        params = portal_view_params(student_id)
+        rows = await sql.fetch(
+            SESSION_VIEW_PAGE_SQL[key], token_hash(token), *values, *params
+        )
     if not rows:
         return None
     row = model_from_row(Session, rows[0], "x")
@@ -127,6 +154,8 @@ async def load_session(
     if student_id is not None:
         view = portal_view_from_rows(rows, person.id, now)
         active.portal_view = (student_id, view)
+    if page is not None:
+        active.page = (page, json.loads(rows[0]["page_rows"] or "[]"))
     return active
 
 

@@ -30,6 +30,11 @@ def _for_dialect(dialect: str, statement: str) -> str:
     return numbered
 
 
+def on_postgres() -> bool:
+    """True when the database is PostgreSQL (else SQLite)."""
+    return connections.get("default").capabilities.dialect == "postgres"
+
+
 async def fetch(statement: str, *params: Any) -> list[dict]:
     """Return the rows of a constant, parameterised SELECT as dicts."""
     conn = connections.get("default")
@@ -42,6 +47,13 @@ async def execute(statement: str, *params: Any) -> None:
     conn = connections.get("default")
     query = _for_dialect(conn.capabilities.dialect, statement)
     await conn.execute_query(query, list(params))
+
+
+async def execute_many(statement: str, rows: list[tuple]) -> None:
+    """Run a constant, parameterised statement once for each row of values."""
+    conn = connections.get("default")
+    query = _for_dialect(conn.capabilities.dialect, statement)
+    await conn.execute_many(query, [list(row) for row in rows])
 
 
 def date_param(day: date) -> date | str:

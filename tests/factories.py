@@ -74,3 +74,4 @@ def break_access_log_writes(monkeypatch) -> None:
 
     monkeypatch.setattr(sql, "fetch", failing(sql.fetch))
     monkeypatch.setattr(sql, "execute", failing(sql.execute))
+    monkeypatch.setattr(sql, "execute_many", failing(sql.execute_many))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import secrets
 from pathlib import Path
@@ -56,6 +57,8 @@ def create_app(
 
     # After the database opens, and stopped before it closes.
     app.before_serving(_start_jobs)
+    if manage_database:
+        app.before_serving(_freeze_startup_objects)
     app.after_serving(_stop_jobs)
     if manage_database:
         app.after_serving(close_database)
@@ -109,6 +112,17 @@ async def _start_jobs() -> None:
     from tasks.in_process import InProcessCron
 
     current_app.extensions["inzage_cron"] = InProcessCron(settings).start()
+
+
+async def _freeze_startup_objects() -> None:
+    """Keep what the process built to serve out of the cycle collector.
+
+    The modules, the app, the ORM's models and the templates live as long as
+    the process; every full collection walked all of them again (some
+    100,000 objects, a tenth of a section page's time under load). Frozen,
+    a collection walks only what requests made (gc.freeze, made for servers).
+    """
+    gc.freeze()
 
 
 async def _stop_jobs() -> None:

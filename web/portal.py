@@ -16,6 +16,7 @@ from web.rendering import render
 from web.security import (
     current_portal_view,
     reads_portal_view,
+    reads_section_page,
     signed_in,
     wants_fragment,
 )
@@ -63,6 +64,7 @@ async def student(student_id: int):
 @bp.get("/students/<int:student_id>/<section>")
 @signed_in
 @reads_portal_view
+@reads_section_page
 async def section(student_id: int, section: str):
     """Show one section's records, newest first, 50 to a page."""
     view = await _view_or_404(student_id)
@@ -76,7 +78,7 @@ async def section(student_id: int, section: str):
         abort(404)
     number = page_number(request.args.get("page"))
     page, details = await view_section(
-        g.person, view.student, section, number, view.kind
+        g.person, view.student, section, number, view.kind, read_ahead=g.read_ahead
     )
 
     context = dict(view=view, section=section, page=page, details=details)

@@ -8,19 +8,12 @@ from functools import lru_cache
 from types import SimpleNamespace
 
 from quart import abort, current_app, send_file
-from tortoise import connections
 
-from models import sql
+from models import access_log, sql
 from models.access import utcnow
-from models.entities import (
-    RECORD_SECTIONS,
-    Document,
-    Person,
-    Relation,
-    Student,
-)
-
-PAGE_SIZE = 50
+from models.access_log import log_row
+from models.entities import Document, Person, Relation, Student
+from models.records import PAGE_SIZE, SECTION_SQL, page_query
 
 
 @dataclass
@@ -43,70 +36,34 @@ def page_number(raw: str | None) -> int:
     return min(max(number, 1), 10_000)
 
 
-# One constant statement per section: the page's rows, newest first. Each
-# fetches one row more than a page, which tells whether there is a next page
-# without a count.
-SECTION_SQL: dict[str, str] = {
-    "absence": "SELECT id, date, period, kind, reason, authorised FROM absence"
-    " WHERE student_id = ? ORDER BY date DESC, id DESC LIMIT ? OFFSET ?",
-    # Withdrawn results (OneRoster tobedeleted) stay in the table, inactive.
-    "results": "SELECT id, date, subject, title, period, score, comment FROM result"
-    " WHERE student_id = ? AND active = ? ORDER BY date DESC, id DESC LIMIT ? OFFSET ?",
-    "tests": "SELECT id, date, test_name, part, score, level FROM test_score"
-    " WHERE student_id = ? ORDER BY date DESC, id DESC LIMIT ? OFFSET ?",
-    "documents": "SELECT id, date, title, filename FROM document"
-    " WHERE student_id = ? ORDER BY date DESC, id DESC LIMIT ? OFFSET ?",
-    "record": "SELECT id, date, title, body, author FROM record"
-    " WHERE student_id = ? AND section = ?"
-    " ORDER BY date DESC, id DESC LIMIT ? OFFSET ?",
-}
-
-
-_LOG_SQL = (
-    "INSERT INTO access_log (at, person_id, student_id, section, action, role,"
-    " detail) VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
-# PostgreSQL: the view's log row and the page in one statement. A data-
-# modifying WITH runs to completion whether or not the page reads it.
-_LOGGED_SECTION_SQL: dict[str, str] = {
-    key: f"WITH logged AS ({_LOG_SQL}) {statement}"  # noqa: S608 (constants only)
-    for key, statement in SECTION_SQL.items()
-}
-
-
 async def section_page(
     student_id: int,
     section: str,
     number: int,
     *,
     logged_for: tuple[Person, str] | None = None,
+    read_ahead: tuple[tuple[str, tuple], list[dict]] | None = None,
 ) -> Page:
     """Return one page of a section's records in one query.
 
     With ``logged_for`` (the person and their role) the view is written to
-    the access log too; on PostgreSQL by the same statement.
+    the access log too, before the page is returned. ``read_ahead`` holds
+    rows that the session's statement read (ActiveSession.page): used when
+    they are this very page's.
     """
-    offset = (number - 1) * PAGE_SIZE
-    if section in RECORD_SECTIONS:
-        key, params = "record", (student_id, section, PAGE_SIZE + 1, offset)
-    elif section == "results":
-        key, params = "results", (student_id, True, PAGE_SIZE + 1, offset)
-    elif section in SECTION_SQL:
-        key, params = section, (student_id, PAGE_SIZE + 1, offset)
+    query = page_query(student_id, section, number)
+    if query is None:
+        rows = []
+    elif read_ahead is not None and read_ahead[0] == query:
+        rows = read_ahead[1]
     else:
-        key, params = None, ()
-
-    if logged_for is None:
-        rows = await sql.fetch(SECTION_SQL[key], *params) if key else []
-    else:
+        rows = await sql.fetch(SECTION_SQL[query[0]], *query[1])
+    if logged_for is not None:
         person, role = logged_for
-        log = (utcnow(), person.id, student_id, section, "view", role, "")
-        if key and connections.get("default").capabilities.dialect == "postgres":
-            rows = await sql.fetch(_LOGGED_SECTION_SQL[key], *log, *params)
-        else:
-            await sql.execute(_LOG_SQL, *log)
-            rows = await sql.fetch(SECTION_SQL[key], *params) if key else []
-    if not key:
+        await access_log.write(
+            log_row(utcnow(), person.id, student_id, section, "view", role)
+        )
+    if query is None:
         return Page([], 1, False)
     # Attribute access is Jinja's fast path; on a dict it first fails, then
     # falls back to item access, for every field of every row.
@@ -137,15 +94,17 @@ async def view_section(
     role: str,
     *,
     every_relation: bool = False,
+    read_ahead: tuple[tuple[str, tuple], list[dict]] | None = None,
 ) -> tuple[Page | None, dict | None]:
     """Read what a section page shows, and log the view; (page, details)."""
     if section == "personal":
         details = await personal_details(student, every_relation=every_relation)
         await log_access(person, student.id, section, "view", role)
         return None, details
-    return await section_page(
-        student.id, section, number, logged_for=(person, role)
-    ), None
+    page = await section_page(
+        student.id, section, number, logged_for=(person, role), read_ahead=read_ahead
+    )
+    return page, None
 
 
 async def personal_details(student: Student, *, every_relation: bool = False) -> dict:
@@ -177,16 +136,8 @@ async def log_access(
     at: datetime | None = None,
 ) -> None:
     """Write one row of the access log that staff and families read."""
-    await sql.execute(
-        _LOG_SQL,
-        at or utcnow(),
-        person.id,
-        student_id,
-        section,
-        action,
-        role,
-        detail[:300],
-    )
+    row = log_row(at or utcnow(), person.id, student_id, section, action, role, detail)
+    await access_log.write(row)
 
 
 async def send_document(person: Person, student_id: int, document_id: int, role: str):

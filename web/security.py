@@ -10,13 +10,16 @@ from urllib.parse import urlsplit
 from htmx_flask.requests import HtmxHeaders
 from quart import Response, abort, current_app, g, redirect, request, url_for
 
+from models import sql
 from models.access import PortalView, portal_view, utcnow
+from models.records import page_query
 from models.sessions import (
     COOKIE_NAME,
     csrf_matches,
     load_session,
     presession_csrf,
 )
+from web.records import page_number
 
 security_log = logging.getLogger("inzage.security")
 
@@ -44,13 +47,24 @@ CONTENT_SECURITY_POLICY = "; ".join(
 
 
 def htmx() -> HtmxHeaders:
+    """Return the request's HTMX headers."""
     return HtmxHeaders(request.headers)
 
 
 def wants_fragment() -> bool:
-    """True for an HTMX request that is not a history restore."""
-    headers = htmx()
-    return bool(headers) and not headers.history_restore_request
+    """True for an HTMX request that is not a history restore.
+
+    Decided once a request: a page asks several times (the view, the error
+    handler, the templates), and each read of a header the request lacks
+    costs Werkzeug an exception.
+    """
+    wanted = g.get("wants_fragment")
+    if wanted is None:
+        headers = htmx()
+        wanted = g.wants_fragment = (
+            bool(headers) and not headers.history_restore_request
+        )
+    return wanted
 
 
 # The unread badge polls every 30 s and is the most requested URL: its view
@@ -66,21 +80,39 @@ async def load_current_person() -> None:
     g.portal_view = None
     if request.endpoint in SELF_CHECKED_ENDPOINTS:
         return
+    g.read_ahead = None
     view = current_app.view_functions.get(request.endpoint or "")
-    student_id = None
+    student_id = page = None
     if getattr(view, "reads_portal_view", False):
-        student_id = (request.view_args or {}).get("student_id")
-    active = await load_session(request.cookies.get(COOKIE_NAME), student_id=student_id)
+        args = request.view_args or {}
+        student_id = args.get("student_id")
+        # The page's rows come with the session, ahead of the access
+        # decision: the view shows them only when the person sees the section.
+        if getattr(view, "reads_section_page", False) and sql.on_postgres():
+            number = page_number(request.args.get("page"))
+            page = page_query(student_id, args.get("section", ""), number)
+    active = await load_session(
+        request.cookies.get(COOKIE_NAME), student_id=student_id, page=page
+    )
     if active is not None:
         g.session = active.row
         g.person = active.person
         g.portal_view = active.portal_view
+        g.read_ahead = active.page
 
 
 def reads_portal_view(view):
     """Mark a view of a student's file: the session's statement reads the
     person's view of the student in the URL too (current_portal_view)."""
     view.reads_portal_view = True
+    return view
+
+
+def reads_section_page(view):
+    """Mark a view of a page of a section's records (``section`` in the URL,
+    ``?page=``): on PostgreSQL the session's statement reads its rows too
+    (``g.read_ahead``). The view still decides whether to show them."""
+    view.reads_section_page = True
     return view
 
 

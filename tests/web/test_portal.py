@@ -5,6 +5,7 @@ from datetime import date
 import pytest
 
 from models.entities import CARER, SELF, Absence, AccessLog, Record, Result
+from models.records import page_query
 from tests.factories import (
     approve,
     break_access_log_writes,
@@ -14,6 +15,7 @@ from tests.factories import (
     make_school,
     make_student,
 )
+from web.records import section_page
 
 
 @pytest.fixture
@@ -92,6 +94,10 @@ async def test_carer_without_approval_gets_nothing(family, sign_in):
     assert page.status_code == 404
     assert fragment.status_code == 404
     assert "7,5" not in await page.get_data(True)
+    assert "7,5" not in await fragment.get_data(True)
+    # On PostgreSQL the session's statement read the rows ahead; refused,
+    # they were neither shown nor logged as seen.
+    assert await AccessLog.filter(person_id=family["carer"].id).count() == 0
 
 
 async def test_carer_sees_a_section_once_both_guardians_approved(family, sign_in):
@@ -169,6 +175,20 @@ async def test_a_view_that_cannot_be_logged_shows_nothing(family, sign_in, monke
         assert "Rekenen" not in await response.get_data(True)
     monkeypatch.undo()
     assert await AccessLog.all().count() == 0
+
+
+async def test_rows_read_ahead_stand_only_for_their_own_page(family):
+    kid = family["kid"]
+    wrong = [{"id": 0, "date": "2026-01-01", "subject": "Read ahead"}]
+
+    for number, section in ((2, "results"), (1, "absence")):
+        ahead = (page_query(kid.id, "results", number), wrong)
+        page = await section_page(kid.id, section, 1, read_ahead=ahead)
+        assert "Read ahead" not in [item.subject for item in page.items]
+    ahead = (page_query(kid.id, "results", 1), wrong)
+    page = await section_page(kid.id, "results", 1, read_ahead=ahead)
+
+    assert [item.subject for item in page.items] == ["Read ahead"]
 
 
 async def test_switcher_lists_each_linked_child(database, sign_in):

@@ -641,8 +641,9 @@ class QueryCounter:
 
 # The queries of one section page: the session with the person's view of the
 # student (relation, student, school, family, approvals and the child
-# switcher), one; the records; the access log row, which on PostgreSQL is one
-# statement with the records.
+# switcher), one, which on PostgreSQL reads the page's records too; the
+# records, on SQLite; the access log row (shared with the views that arrive
+# at the same moment, models.access_log).
 def section_page_queries() -> int:
     return 2 if connections.get("default").capabilities.dialect == "postgres" else 3
 
