@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+from jinja2 import Environment
+from markupsafe import Markup
 from quart import url_for
 
 from web import rendering
@@ -52,3 +55,58 @@ def test_record_dates_read_the_same_from_either_database():
     # PostgreSQL gives a date, SQLite its ISO text.
     assert date_texts(date(2026, 3, 7)) == ("2026-03-07", "07-03-2026")
     assert date_texts("2026-03-07") == ("2026-03-07", "07-03-2026")
+
+
+class Shown:
+    """A value that knows its own HTML, as markupsafe's protocol allows."""
+
+    def __html__(self) -> str:
+        return "<em>as it is</em>"
+
+
+ESCAPE_CASES = [
+    "{{ v }}",
+    "<p title='{{ v }}'>{{ v }}</p>",
+    "{% set x %}<i>{{ v }}</i>{% endset %}{{ x }}|{{ x|upper }}|{{ x ~ v }}",
+    "{% macro m(a) %}<b>{{ a }}</b>{% endmacro %}{{ m(v) }}{{ m(m(v)) }}",
+    "{% macro c() %}[{{ caller() }}]{% endmacro %}{% call c() %}{{ v }}{% endcall %}",
+    "{{ '<x>' ~ v }}{{ v|e }}{{ v|tojson }}{{ v|default('<d>') }}{{ v|string }}",
+    "{% for i in [v, v] %}{{ loop.index }}{{ i }}{% endfor %}",
+    "{{ v if v else '<none>' }}{{ [v]|join('<br>') }}{{ v|replace('a', '<a>') }}",
+]
+ESCAPE_VALUES = [
+    "<a href=\"x\">Tom & 'Jerry'</a>",
+    "",
+    7,
+    3.5,
+    None,
+    True,
+    Markup("<b>safe & sound</b>"),
+    Shown(),
+    ["<li>", Markup("<li>")],
+]
+
+
+@pytest.mark.parametrize("source", ESCAPE_CASES)
+def test_pages_escape_exactly_as_jinja_does(source):
+    ours = rendering.PageEnvironment(autoescape=True)
+    jinjas = Environment(autoescape=True)
+
+    for value in ESCAPE_VALUES:
+        assert outcome(ours, source, value) == outcome(jinjas, source, value), value
+
+
+def outcome(env: Environment, source: str, value) -> str:
+    """Return the rendering, or the kind of error it raised (tojson of an
+    object has none)."""
+    try:
+        return env.from_string(source).render(v=value)
+    except TypeError as error:
+        return f"TypeError: {error}"
+
+
+def test_pages_compile_their_output_to_the_plain_text_escape():
+    source = rendering.PageEnvironment(autoescape=True).compile("{{ v }}", raw=True)
+
+    assert "environment.escape_text(" in source
+    assert "escape(" not in source.replace("escape_text(", "")
