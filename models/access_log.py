@@ -68,40 +68,50 @@ async def _store(rows: list[Row]) -> None:
 
 
 class LogWriter:
-    """Store the rows that wait, in one statement, while more gather.
+    """Store the rows that wait in one statement, while more gather.
 
-    Rows that arrive while a statement runs wait for the next one: a group
-    commit, with at most one statement of this process's log in flight.
+    A statement takes every row waiting when it starts. At most
+    ``statements`` run at once; rows that arrive while they all run wait
+    for the first to finish: a group commit that keeps PostgreSQL's commit
+    waits overlapping without a statement for every view.
     """
+
+    statements = 2
 
     def __init__(self) -> None:
         self._waiting: list[tuple[Row, asyncio.Future]] = []
-        self._running: asyncio.Task | None = None
+        self._running: set[asyncio.Task] = set()
+        # A statement has been started and has not taken its rows yet.
+        self._starting = False
 
     async def write(self, row: Row) -> None:
-        future = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
         self._waiting.append((row, future))
-        if self._running is None:
+        if not self._starting and len(self._running) < self.statements:
+            self._starting = True
             # A context of its own: the rows never join a transaction that
-            # the first view to arrive might hold open.
-            self._running = asyncio.get_running_loop().create_task(
-                self._drain(), context=contextvars.Context()
-            )
+            # the view that starts the statement might hold open.
+            task = loop.create_task(self._drain(), context=contextvars.Context())
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
         await future
 
     async def _drain(self) -> None:
         batch: list[tuple[Row, asyncio.Future]] = []
         try:
             while self._waiting:
+                self._starting = False
                 batch, self._waiting = self._waiting, []
                 await self._store_batch(batch)
+                batch = []
         except BaseException as error:  # cancelled while the process stops
             for _row, future in [*batch, *self._waiting]:
                 _settle(future, error)
             self._waiting = []
             raise
         finally:
-            self._running = None
+            self._starting = False
 
     async def _store_batch(self, batch: list[tuple[Row, asyncio.Future]]) -> None:
         try:

@@ -77,32 +77,39 @@ async def test_views_that_arrive_together_are_stored_in_one_statement(
     assert details == [f"view {n}" for n in range(10)]
 
 
-async def test_rows_that_arrive_while_a_statement_runs_wait_for_the_next(
+async def test_rows_that_arrive_while_every_statement_runs_wait_for_the_next(
     people, log_statements, monkeypatch
 ):
     person, student = people
     release = asyncio.Event()
     store = access_log._store
+    started: list[int] = []
 
-    async def slow_first(rows):
-        if not release.is_set():
-            await release.wait()
+    async def held(rows):
+        started.append(len(rows))
+        await release.wait()
         await store(rows)
 
-    monkeypatch.setattr(access_log, "_store", slow_first)
-    first = asyncio.ensure_future(access_log.write(row(person, student, "first")))
-    await asyncio.sleep(0.01)  # the first statement is running now
-    later = [
-        asyncio.ensure_future(access_log.write(row(person, student, f"later {n}")))
-        for n in range(3)
-    ]
-    await asyncio.sleep(0.01)
+    monkeypatch.setattr(access_log, "_store", held)
+    monkeypatch.setattr(access_log.LogWriter, "statements", 2)
 
-    assert not first.done() and not any(view.done() for view in later)
+    async def arrive(count: int, name: str) -> list[asyncio.Future]:
+        views = [
+            asyncio.ensure_future(access_log.write(row(person, student, f"{name}{n}")))
+            for n in range(count)
+        ]
+        await asyncio.sleep(0.01)  # their statement, if any, is running now
+        return views
+
+    views = await arrive(1, "a") + await arrive(3, "b") + await arrive(2, "c")
+
+    assert not any(view.done() for view in views)
+    assert started == [1, 3]  # the third group waits for a statement to end
     release.set()
-    await asyncio.gather(first, *later)
-    assert log_statements == [1, 3]
-    assert await AccessLog.all().count() == 4
+    await asyncio.gather(*views)
+    assert started == [1, 3, 2]
+    assert sorted(log_statements) == [1, 2, 3]
+    assert await AccessLog.all().count() == 6
 
 
 async def test_a_row_that_cannot_be_stored_fails_alone(people):
