@@ -6,29 +6,40 @@ from models.entities import RECORD_SECTIONS
 
 PAGE_SIZE = 50
 
+# The columns that each kind of section shows, in the order its statement
+# reads them; ``id`` and ``date`` first.
+SECTION_COLUMNS: dict[str, tuple[str, ...]] = {
+    "absence": ("id", "date", "period", "kind", "reason", "authorised"),
+    "results": ("id", "date", "subject", "title", "period", "score", "comment"),
+    "tests": ("id", "date", "test_name", "part", "score", "level"),
+    "documents": ("id", "date", "title", "filename"),
+    "record": ("id", "date", "title", "body", "author"),
+}
+_WHERE = {
+    "absence": "absence WHERE student_id = ?",
+    # Withdrawn results (OneRoster tobedeleted) stay in the table, inactive.
+    "results": "result WHERE student_id = ? AND active = ?",
+    "tests": "test_score WHERE student_id = ?",
+    "documents": "document WHERE student_id = ?",
+    "record": "record WHERE student_id = ? AND section = ?",
+}
+
 # One constant statement per kind of section: the page's rows, newest first.
 # Each fetches one row more than a page, which tells whether there is a next
 # page without a count.
 SECTION_SQL: dict[str, str] = {
-    "absence": "SELECT id, date, period, kind, reason, authorised FROM absence"
-    " WHERE student_id = ? ORDER BY date DESC, id DESC LIMIT ? OFFSET ?",
-    # Withdrawn results (OneRoster tobedeleted) stay in the table, inactive.
-    "results": "SELECT id, date, subject, title, period, score, comment FROM result"
-    " WHERE student_id = ? AND active = ? ORDER BY date DESC, id DESC LIMIT ? OFFSET ?",
-    "tests": "SELECT id, date, test_name, part, score, level FROM test_score"
-    " WHERE student_id = ? ORDER BY date DESC, id DESC LIMIT ? OFFSET ?",
-    "documents": "SELECT id, date, title, filename FROM document"
-    " WHERE student_id = ? ORDER BY date DESC, id DESC LIMIT ? OFFSET ?",
-    "record": "SELECT id, date, title, body, author FROM record"
-    " WHERE student_id = ? AND section = ?"
-    " ORDER BY date DESC, id DESC LIMIT ? OFFSET ?",
+    key: f"SELECT {', '.join(columns)} FROM {_WHERE[key]}"  # noqa: S608  # nosec B608
+    " ORDER BY date DESC, id DESC LIMIT ? OFFSET ?"
+    for key, columns in SECTION_COLUMNS.items()
 }
 
-# PostgreSQL: the same rows as one JSON array in one column, so that another
-# statement can carry them beside its own rows (models.sessions).
+# PostgreSQL: the same rows in one column, a JSON list of each row's values,
+# so that another statement can carry them beside its own rows
+# (models.sessions).
 SECTION_JSON_SQL: dict[str, str] = {
-    key: "SELECT json_agg(r ORDER BY r.date DESC, r.id DESC) AS page_rows"  # noqa: S608  # nosec B608
-    f" FROM ({statement}) r"
+    key: "SELECT json_agg(json_build_array("  # noqa: S608  # nosec B608
+    + ", ".join(f"r.{column}" for column in SECTION_COLUMNS[key])
+    + f") ORDER BY r.date DESC, r.id DESC) AS page_rows FROM ({statement}) r"
     for key, statement in SECTION_SQL.items()
 }
 

@@ -39,9 +39,10 @@ class ActiveSession:
     person: Person
     # (student id, the person's view of that student or None), when asked for.
     portal_view: tuple[int, PortalView | None] | None = None
-    # ((statement key, values), rows) of a page of records, when asked for:
-    # read ahead of the access decision, which alone may show them.
-    page: tuple[tuple[str, tuple], list[dict]] | None = None
+    # ((statement key, values), rows) of a page of records, when asked for,
+    # each row its values in models.records.SECTION_COLUMNS' order: read
+    # ahead of the access decision, which alone may show them.
+    page: tuple[tuple[str, tuple], list[list]] | None = None
 
 
 async def start_session(person: Person, user_agent: str = "") -> str:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from collections import namedtuple
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from types import SimpleNamespace
 
 from quart import abort, current_app, send_file
 
@@ -13,7 +13,7 @@ from models import access_log, sql
 from models.access import utcnow
 from models.access_log import log_row
 from models.entities import Document, Person, Relation, Student
-from models.records import PAGE_SIZE, SECTION_SQL, page_query
+from models.records import PAGE_SIZE, SECTION_COLUMNS, SECTION_SQL, page_query
 
 
 @dataclass
@@ -42,7 +42,7 @@ async def section_page(
     number: int,
     *,
     logged_for: tuple[Person, str] | None = None,
-    read_ahead: tuple[tuple[str, tuple], list[dict]] | None = None,
+    read_ahead: tuple[tuple[str, tuple], list[list]] | None = None,
 ) -> Page:
     """Return one page of a section's records in one query.
 
@@ -57,7 +57,9 @@ async def section_page(
     elif read_ahead is not None and read_ahead[0] == query:
         rows = read_ahead[1]
     else:
-        rows = await sql.fetch(SECTION_SQL[query[0]], *query[1])
+        columns = SECTION_COLUMNS[query[0]]
+        found = await sql.fetch(SECTION_SQL[query[0]], *query[1])
+        rows = [[row[column] for column in columns] for row in found]
     if logged_for is not None:
         person, role = logged_for
         await access_log.write(
@@ -65,14 +67,18 @@ async def section_page(
         )
     if query is None:
         return Page([], 1, False)
-    # Attribute access is Jinja's fast path; on a dict it first fails, then
-    # falls back to item access, for every field of every row.
-    items = []
-    for row in rows[:PAGE_SIZE]:
-        item = SimpleNamespace(**row)
-        item.iso_date, item.shown_date = date_texts(item.date)
-        items.append(item)
+    row_type = _ROW_TYPES[query[0]]
+    items = [row_type(*row, *date_texts(row[1])) for row in rows[:PAGE_SIZE]]
     return Page(items, number, len(rows) > PAGE_SIZE)
+
+
+# A record as the page shows it: its columns, and its date as ISO (for
+# ``<time>``) and as shown. Attribute access is Jinja's fast path; on a dict
+# it first fails, then falls back to item access, for every field of every row.
+_ROW_TYPES = {
+    key: namedtuple(f"{key.title()}Row", (*columns, "iso_date", "shown_date"))
+    for key, columns in SECTION_COLUMNS.items()
+}
 
 
 @lru_cache(maxsize=4096)
@@ -94,7 +100,7 @@ async def view_section(
     role: str,
     *,
     every_relation: bool = False,
-    read_ahead: tuple[tuple[str, tuple], list[dict]] | None = None,
+    read_ahead: tuple[tuple[str, tuple], list[list]] | None = None,
 ) -> tuple[Page | None, dict | None]:
     """Read what a section page shows, and log the view; (page, details)."""
     if section == "personal":

@@ -4,7 +4,16 @@ from datetime import date
 
 import pytest
 
-from models.entities import CARER, SELF, Absence, AccessLog, Record, Result
+from models.entities import (
+    CARER,
+    SELF,
+    Absence,
+    AccessLog,
+    Document,
+    Record,
+    Result,
+)
+from models.entities import TestScore as Score  # pytest would collect Test*
 from models.records import page_query
 from tests.factories import (
     approve,
@@ -150,6 +159,51 @@ async def test_section_pages_hold_50_newest_first(family, sign_in):
     assert first.index("reason-60") < first.index("reason-59")
 
 
+async def test_each_kind_of_section_shows_every_field_of_a_record(family, sign_in):
+    kid = family["kid"]
+    day = date(2026, 3, 9)
+    await Absence.create(
+        student=kid, date=day, period="3", kind="late", reason="Bus", authorised=True
+    )
+    await Result.create(
+        student=kid,
+        date=day,
+        subject="Aardrijkskunde",
+        title="Topo",
+        period="P2",
+        score="8,1",
+        comment="Netjes & vlot",
+    )
+    await Score.create(
+        student=kid, date=day, test_name="Cito", part="Lezen", score="212", level="B"
+    )
+    await Document.create(
+        student=kid, date=day, title="OPP", filename="opp.pdf", storage_name="x1"
+    )
+    await Record.create(
+        student=kid, section="notes", date=day, title="Gesprek", body="Goed", author="M"
+    )
+    shown = {
+        "absence": ["Te laat", "lesuur 3", "Bus", "geoorloofd"],
+        "results": ["Aardrijkskunde", "Topo", "P2", "8,1", "Netjes &amp; vlot"],
+        "tests": ["Cito", "Lezen", "212", ">B<"],
+        "documents": ["OPP", "opp.pdf", f"/students/{kid.id}/documents/"],
+        "notes": ["Gesprek", "Goed", ">M<"],
+    }
+    client = await sign_in(family["g1"])
+
+    for section, values in shown.items():
+        for headers in ({}, {"HX-Request": "true"}):
+            response = await client.get(
+                f"/students/{kid.id}/{section}", headers=headers
+            )
+            body = await response.get_data(True)
+            assert response.status_code == 200
+            assert '<time datetime="2026-03-09">09-03-2026</time>' in body, section
+            for value in values:
+                assert value in body, (section, value)
+
+
 async def test_every_view_is_logged_with_role(family, sign_in):
     kid = family["kid"]
     client = await sign_in(family["g1"])
@@ -179,7 +233,7 @@ async def test_a_view_that_cannot_be_logged_shows_nothing(family, sign_in, monke
 
 async def test_rows_read_ahead_stand_only_for_their_own_page(family):
     kid = family["kid"]
-    wrong = [{"id": 0, "date": "2026-01-01", "subject": "Read ahead"}]
+    wrong = [[0, "2026-01-01", "Read ahead", "", None, "", None]]
 
     for number, section in ((2, "results"), (1, "absence")):
         ahead = (page_query(kid.id, "results", number), wrong)
