@@ -58,6 +58,7 @@ async def test_welcome_lists_sections_and_section_shows_records(family, sign_in)
     assert "Resultaten" in await welcome.get_data(True)
     body = await page.get_data(True)
     assert page.status_code == 200
+    assert body.startswith("<!doctype html>\n<html lang=\"nl\">")
     assert "Rekenen" in body and "7,5" in body
     assert "Taal" not in body
 
@@ -381,6 +382,7 @@ async def test_withdrawn_result_is_not_shown_to_the_guardian(family, sign_in):
 
     body = await page.get_data(True)
     assert page.status_code == 200
+    assert body.startswith("<!doctype html>\n<html lang=\"nl\">")
     assert "Rekenen" in body and "7,5" in body
     assert "Aardrijkskunde" not in body and "3,2" not in body
 
