@@ -5,7 +5,7 @@ measures with wrk, in one run, page 1 of a section holding 1,000 records and
 the health route, which touches no database. Prints both and their ratio.
 Target: the section page at 20% or more of the health route.
 
-    .venv/bin/python bench/section_bench.py [--seconds 10] [--connections 16]
+    .venv/bin/python bench/section_bench.py [--seconds 5] [--rounds 7]
 """
 
 from __future__ import annotations
@@ -67,9 +67,11 @@ async def seed(settings: Settings) -> tuple[int, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=10)
+    # Short rounds, many of them: this machine's speed drifts by a third over
+    # a minute, and a round's two runs compare fairly only when close in time.
+    parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
 
     database_url = asyncio.run(create_database())

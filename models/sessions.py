@@ -18,7 +18,7 @@ from models.access import (
     utcnow,
 )
 from models.entities import Person, Session
-from models.records import SECTION_JSON_SQL
+from models.records import SECTION_JSON_SQL, newest_first
 from models.sql import model_from_row
 
 COOKIE_NAME = "__Host-sid"
@@ -156,7 +156,8 @@ async def load_session(
         view = portal_view_from_rows(rows, person.id, now)
         active.portal_view = (student_id, view)
     if page is not None:
-        active.page = (page, json.loads(rows[0]["page_rows"] or "[]"))
+        page_rows = json.loads(rows[0]["page_rows"] or "[]")
+        active.page = (page, newest_first(page_rows))
     return active
 
 

@@ -1,5 +1,6 @@
 """The family part: welcome page, sections, child switcher, and who gets nothing."""
 
+import re
 from datetime import date
 
 import pytest
@@ -14,7 +15,7 @@ from models.entities import (
     Result,
 )
 from models.entities import TestScore as Score  # pytest would collect Test*
-from models.records import page_query
+from models.records import newest_first, page_query
 from tests.factories import (
     approve,
     break_access_log_writes,
@@ -58,7 +59,7 @@ async def test_welcome_lists_sections_and_section_shows_records(family, sign_in)
     assert "Resultaten" in await welcome.get_data(True)
     body = await page.get_data(True)
     assert page.status_code == 200
-    assert body.startswith("<!doctype html>\n<html lang=\"nl\">")
+    assert body.startswith('<!doctype html>\n<html lang="nl">')
     assert "Rekenen" in body and "7,5" in body
     assert "Taal" not in body
 
@@ -158,6 +159,23 @@ async def test_section_pages_hold_50_newest_first(family, sign_in):
     assert first.count('class="record"') == 50
     assert second.count('class="record"') == 10
     assert first.index("reason-60") < first.index("reason-59")
+
+
+async def test_a_page_orders_records_by_date_then_by_id_newest_first(family, sign_in):
+    kid = family["kid"]
+    await Result.filter(student_id=kid.id).delete()
+    days = [date(2025, 12, 30), date(2026, 1, 2), date(2026, 10, 1), date(2026, 2, 1)]
+    made = [
+        await Result.create(student=kid, date=days[n % 4], subject=f"vak-{n:02d}")
+        for n in range(55)
+    ]
+    newest = sorted(made, key=lambda r: (r.date, r.id), reverse=True)[:50]
+    client = await sign_in(family["g1"])
+
+    body = await (await client.get(f"/students/{kid.id}/results")).get_data(True)
+
+    shown = re.findall(r"<strong>(vak-\d\d)</strong>", body)
+    assert shown == [result.subject for result in newest]
 
 
 async def test_each_kind_of_section_shows_every_field_of_a_record(family, sign_in):
@@ -382,7 +400,7 @@ async def test_withdrawn_result_is_not_shown_to_the_guardian(family, sign_in):
 
     body = await page.get_data(True)
     assert page.status_code == 200
-    assert body.startswith("<!doctype html>\n<html lang=\"nl\">")
+    assert body.startswith('<!doctype html>\n<html lang="nl">')
     assert "Rekenen" in body and "7,5" in body
     assert "Aardrijkskunde" not in body and "3,2" not in body
 
@@ -475,3 +493,14 @@ async def test_a_paged_fragment_tells_the_language_switch_where_the_page_is(
         f'id="language-next" name="next" value="{url}?page=2" hx-swap-oob="true">'
         in fragment
     )
+
+
+def test_rows_read_ahead_are_ordered_newest_first_whatever_order_they_came_in():
+    rows = [
+        [3, "2026-01-02", "c"],
+        [9, "2025-12-30", "d"],
+        [1, "2026-10-01", "a"],
+        [7, "2026-01-02", "b"],
+    ]
+
+    assert [row[2] for row in newest_first(rows)] == ["a", "b", "c", "d"]
