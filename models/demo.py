@@ -310,6 +310,13 @@ MEETINGS = (
     ("Leerlingbespreking", "Besproken in het docententeam; werkhouding is goed."),
     ("Driehoeksgesprek", "Leerling, ouders en mentor: afspraken over huiswerk."),
 )
+REPORT_REMARKS = (
+    "Goede inzet; blijf zo doorgaan.",
+    "Het plannen van huiswerk gaat steeds beter.",
+    "Meer aandacht nodig voor de leesvaardigheid.",
+    "Werkt zelfstandig en helpt klasgenoten.",
+    "Afspraak: elke week de agenda samen met de mentor doornemen.",
+)
 CARE = (
     ("Jaarlijkse signalering", "Geen bijzonderheden; geen extra ondersteuning nodig."),
     (
@@ -535,6 +542,23 @@ def school_year(day: date) -> str:
     return f"{first}-{first + 1}"
 
 
+# When a school year's reports come out: (period, month, day), the last
+# school day on or before that date.
+REPORT_DATES = ((1, 11, 28), (2, 3, 6), (3, 7, 3))
+
+
+def report_days(start: date, end: date) -> list[tuple[int, date]]:
+    """Return the report periods and their days between the dates, in order."""
+    days = []
+    for first in range(start.year - 1, end.year + 1):
+        for period, month, day_of_month in REPORT_DATES:
+            day = date(first if month >= 9 else first + 1, month, day_of_month)
+            day -= timedelta(days=max(0, day.weekday() - 4))
+            if start <= day <= end:
+                days.append((period, day))
+    return days
+
+
 def _grade(rng: random.Random) -> str:
     value = min(10.0, max(1.0, rng.gauss(6.9, 1.2)))
     return f"{value:.1f}".replace(".", ",")
@@ -646,18 +670,17 @@ def _test_scores(story: Story, student: Student, primary: bool) -> list[TestScor
 def _records(story: Story, student: Student, mentor: Person) -> list[Record]:
     rng, rows, author = story.rng, [], mentor.name
     start, today = story.two_years_ago, story.today
-    for n in range(rng.randint(2, 4)):
-        day = story.school_day(start, today)
+    for period, day in report_days(start, today)[-rng.randint(2, 4) :]:
         rows.append(
             Record(
                 student=student,
                 section="reports",
                 date=day,
-                title=f"Rapport periode {n % 3 + 1}, {school_year(day)}",
+                title=f"Rapport periode {period}, {school_year(day)}",
                 body=(
                     f"Gemiddeld cijfer {_grade(rng)}. Werkhouding: "
                     f"{rng.choice(('goed', 'voldoende', 'wisselend'))}. "
-                    f"Opmerking mentor: {rng.choice(MEETINGS)[1]}"
+                    f"Opmerking mentor: {rng.choice(REPORT_REMARKS)}"
                 ),
                 author=author,
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import stat
 from collections import Counter
+from datetime import date
 
 import pytest
 
@@ -146,6 +147,44 @@ async def test_demo_school_holds_every_kind_of_person_and_record(
     assert "Eerste keer inloggen" in text and "mail/" in text  # how they get in
     mode = (settings.data_dir / ACCOUNTS_FILE).stat().st_mode
     assert stat.S_IMODE(mode) == 0o600
+
+
+async def test_reports_come_out_in_period_order_and_say_so(
+    database, settings, fast_hashing
+):
+    """Found in a walkthrough: "Rapport periode 2" was dated before period 1."""
+    await ensure_demo(settings)
+    school = await School.get(code=DEMO_CODE)
+    today = local_today(utcnow(), school.timezone)
+    title = re.compile(r"Rapport periode ([123]), (\d{4})-(\d{4})")
+    for student in await Student.filter(school=school):
+        reports = await Record.filter(student=student, section="reports").order_by(
+            "date"
+        )
+        assert 2 <= len(reports) <= 4
+        seen = []
+        for report in reports:
+            period, first, last = title.fullmatch(report.title).groups()
+            assert f"{first}-{last}" == demo.school_year(report.date)
+            assert report.date <= today and report.date.weekday() < 5
+            seen.append((first, period))
+            assert "Kennismaking" not in report.body
+        assert seen == sorted(set(seen))  # each once, in the year's order
+
+
+def test_report_days_follow_the_school_year():
+    days = demo.report_days(date(2024, 9, 1), date(2025, 12, 4))
+    assert [period for period, _ in days] == [1, 2, 3, 1]
+    assert [day.isoformat() for _, day in days] == [
+        "2024-11-28",
+        "2025-03-06",
+        "2025-07-03",
+        "2025-11-28",
+    ]
+    # 28 November 2026 is a Saturday: the report comes out on the Friday.
+    friday = date(2026, 11, 27)
+    assert demo.report_days(date(2026, 9, 1), friday) == [(1, friday)]
+    assert demo.report_days(date(2026, 9, 1), date(2026, 11, 26)) == []
 
 
 async def test_demo_sharing_follows_the_access_rules(database, settings, fast_hashing):
