@@ -83,7 +83,7 @@ async def section(student_id: int, section: str):
 
     context = dict(view=view, section=section, page=page, details=details)
     if wants_fragment():
-        return await render("portal/partials/records.html", **context)
+        return await render("portal/partials/records.html", swapped=True, **context)
     return await render("portal/section.html", children=view.children, **context)
 
 

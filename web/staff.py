@@ -82,7 +82,7 @@ async def section(student_id: int, section: str):
         student=student, sections=sections, section=section, page=page, details=details
     )
     if wants_fragment():
-        return await render("staff/partials/records.html", **context)
+        return await render("staff/partials/records.html", swapped=True, **context)
     return await render("staff/section.html", **context)
 
 

@@ -79,9 +79,17 @@ async def test_results_page_with_htmx_then_sign_out_and_back(page, demo):
         ),
     )
     pager = page.locator("nav.pager")
-    await pager.get_by_role("link", name="Volgende pagina", exact=True).click()
+    # By keyboard: the new list takes the focus (found in a walkthrough: it
+    # was left on the page's body), and Tab goes on inside it.
+    assert await page.evaluate("document.activeElement === document.body")
+    await pager.get_by_role("link", name="Volgende pagina", exact=True).focus()
+    await page.keyboard.press("Enter")
     await page.wait_for_url(section_url + "?page=2")
     await pager.get_by_text("Pagina 2", exact=True).wait_for()
+    await page.wait_for_function("document.activeElement.id === 'records'")
+    await page.keyboard.press("Tab")
+    focused = await page.evaluate("document.activeElement.textContent")
+    assert focused == "Vorige pagina"
     assert await page.evaluate("window.sameDocument === true")
     assert fragment_requests == ["true"]
     assert await records(page) == MANY_RESULTS - PAGE_SIZE
