@@ -304,6 +304,37 @@ async def test_a_guardian_of_a_16_year_old_no_longer_decides(database, sign_in):
     assert (log.person_id, log.role) == (own.id, "self")
 
 
+async def test_a_student_reads_about_their_own_file_not_a_third_persons(
+    database, sign_in
+):
+    """Found in a walkthrough: a student of 16+ read "het dossier van Femke"
+    about herself, and "je dossier" beside "u" elsewhere."""
+    school = await make_school()
+    kid = await make_student(school, given_name="Femke", birth_date=AGED_17)
+    young = await make_student(school, given_name="Sem", birth_date=UNDER_16)
+    g1, own = await make_person(school), await make_person(school)
+    await link(g1, young)
+    await link(own, kid, SELF)
+    student = await sign_in(own)
+    guardian = await sign_in(g1)
+
+    pages = [
+        await (await student.get(path)).get_data(True)
+        for path in (f"/students/{kid.id}/", url(kid), f"/students/{kid.id}/log")
+    ]
+    theirs = [
+        await (await guardian.get(path)).get_data(True)
+        for path in (url(young), f"/students/{young.id}/log")
+    ]
+
+    assert "onderdelen van uw dossier:" in pages[0]
+    assert "Kies per persoon welke onderdelen van uw dossier" in pages[1]
+    assert all("Wie keek in uw dossier" in page for page in pages[1:])
+    assert not any("dossier van Femke" in page or " je " in page for page in pages)
+    assert all("Wie keek in het dossier van Sem" in page for page in theirs)
+    assert "uw dossier" not in "".join(theirs)
+
+
 # ------------------------------------------------------------- shared with me
 
 
