@@ -109,7 +109,9 @@ async def test_on_the_birthday_the_student_is_invited_to_decide(database):
 
     assert (sent, again) == (1, 0)
     [message] = await inbox(own)
-    assert message.subject == "Vanaf vandaag beslis jij wie je dossier ziet"
+    # The portal says "u" to everyone, a student of 16 included.
+    assert message.subject == "Vanaf vandaag beslist u wie uw dossier ziet"
+    assert "Nu u 16 bent, beslist u" in message.body
     assert await inbox(g1) == [] and await inbox(g2) == []
     notice = await StudentNotice.get(student_id=kid.id)
     assert (notice.kind, notice.due_on) == (NOTICE_BIRTHDAY_16, BIRTHDAY)
