@@ -310,13 +310,19 @@ MEETINGS = (
     ("Leerlingbespreking", "Besproken in het docententeam; werkhouding is goed."),
     ("Driehoeksgesprek", "Leerling, ouders en mentor: afspraken over huiswerk."),
 )
-REPORT_REMARKS = (
-    "Goede inzet; blijf zo doorgaan.",
-    "Het plannen van huiswerk gaat steeds beter.",
-    "Meer aandacht nodig voor de leesvaardigheid.",
-    "Werkt zelfstandig en helpt klasgenoten.",
-    "Afspraak: elke week de agenda samen met de mentor doornemen.",
-)
+# A mentor's remark on a report: for an average of 6 or more, and below.
+REPORT_REMARKS = {
+    True: (
+        "Goede inzet; blijf zo doorgaan.",
+        "Het plannen van huiswerk gaat steeds beter.",
+        "Werkt zelfstandig en helpt klasgenoten.",
+    ),
+    False: (
+        "Meer aandacht nodig voor de leesvaardigheid.",
+        "Afspraak: elke week de agenda samen met de mentor doornemen.",
+        "Extra oefenen voor de toetsen; hulp gevraagd bij de vakdocent.",
+    ),
+}
 CARE = (
     ("Jaarlijkse signalering", "Geen bijzonderheden; geen extra ondersteuning nodig."),
     (
@@ -671,6 +677,8 @@ def _records(story: Story, student: Student, mentor: Person) -> list[Record]:
     rng, rows, author = story.rng, [], mentor.name
     start, today = story.two_years_ago, story.today
     for period, day in report_days(start, today)[-rng.randint(2, 4) :]:
+        average = _grade(rng)
+        remark = rng.choice(REPORT_REMARKS[float(average.replace(",", ".")) >= 6])
         rows.append(
             Record(
                 student=student,
@@ -678,9 +686,9 @@ def _records(story: Story, student: Student, mentor: Person) -> list[Record]:
                 date=day,
                 title=f"Rapport periode {period}, {school_year(day)}",
                 body=(
-                    f"Gemiddeld cijfer {_grade(rng)}. Werkhouding: "
+                    f"Gemiddeld cijfer {average}. Werkhouding: "
                     f"{rng.choice(('goed', 'voldoende', 'wisselend'))}. "
-                    f"Opmerking mentor: {rng.choice(REPORT_REMARKS)}"
+                    f"Opmerking mentor: {remark}"
                 ),
                 author=author,
             )

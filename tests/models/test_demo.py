@@ -169,6 +169,9 @@ async def test_reports_come_out_in_period_order_and_say_so(
             assert report.date <= today and report.date.weekday() < 5
             seen.append((first, period))
             assert "Kennismaking" not in report.body
+            average = re.match(r"Gemiddeld cijfer (\d+,\d)\.", report.body).group(1)
+            passing = float(average.replace(",", ".")) >= 6
+            assert report.body.endswith(demo.REPORT_REMARKS[passing]), report.body
         assert seen == sorted(set(seen))  # each once, in the year's order
 
 
