@@ -87,6 +87,9 @@ async def test_results_page_with_htmx_then_sign_out_and_back(page, demo):
     await page.wait_for_url(section_url + "?page=2")
     await pager.get_by_text("Pagina 2", exact=True).wait_for()
     await page.wait_for_function("document.activeElement.id === 'records'")
+    # Scrolled to the list's top with room for its focus ring (3px + 2px).
+    top = "document.getElementById('records').getBoundingClientRect().top"
+    assert await page.evaluate(top) >= 5
     await page.keyboard.press("Tab")
     focused = await page.evaluate("document.activeElement.textContent")
     assert focused == "Vorige pagina"
