@@ -570,9 +570,14 @@ def _grade(rng: random.Random) -> str:
     return f"{value:.1f}".replace(".", ",")
 
 
+def _grade_value(grade: str) -> float:
+    """Return the number a Dutch grade text ("6,5") stands for."""
+    return float(grade.replace(",", "."))
+
+
 def _comment(rng: random.Random, score: str, primary: bool) -> str:
     """Return a teacher's remark that fits the grade, or none."""
-    value = float(score.replace(",", "."))
+    value = _grade_value(score)
     if value >= 7.5:
         return rng.choice(("", "Goed gedaan!", "Mooi werk."))
     if value < 5.5 and not primary:
@@ -678,7 +683,7 @@ def _records(story: Story, student: Student, mentor: Person) -> list[Record]:
     start, today = story.two_years_ago, story.today
     for period, day in report_days(start, today)[-rng.randint(2, 4) :]:
         average = _grade(rng)
-        remark = rng.choice(REPORT_REMARKS[float(average.replace(",", ".")) >= 6])
+        remark = rng.choice(REPORT_REMARKS[_grade_value(average) >= 6])
         rows.append(
             Record(
                 student=student,
